@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install everything the operator and its test suite need, on a fresh machine or again.
+# Idempotent: each step checks first and does nothing when already done.
+#
+#   hack/setup.sh            Python environment (.venv) and the test control plane
+#   hack/setup.sh python     only the Python environment
+#
+# Environment: BOLNA_CACHE_DIR (default ~/.cache/bolna-sip-operator) holds the built
+# kube-apiserver and etcd, shared by every checkout on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-all}
+case "$what" in
+  all|python) ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: hack/setup.sh [all|python]" >&2; exit 2 ;;
+esac
+
+step() { printf '==> %s\n' "$*"; }
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  step "creating the Python environment in .venv ($($python --version))"
+  "$python" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  step "installing the operator and its development tools into .venv"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+if [ "$what" = all ]; then
+  step "kube-apiserver and etcd for the tests (built once per machine)"
+  bin_dir=$(hack/build-control-plane.sh | tail -n 1)
+  echo "    $bin_dir"
+fi
+step "setup done"

@@ -1,0 +1,1 @@
+"""Development-environment helpers, such as a local control plane for integration tests."""

@@ -1,0 +1,14 @@
+"""The SipTrunk API's names, in one place for the CRD, the operator and the tests."""
+
+GROUP = "sip.bolna.ai"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "SipTrunk"
+PLURAL = "siptrunks"
+SINGULAR = "siptrunk"
+SHORT_NAMES = ("sipt",)
+CATEGORIES = ("bolna", "telephony")
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+TRUNK_ID_ANNOTATION = f"{GROUP}/trunk-id"
+"""Adopt this existing Bolna trunk instead of creating one (the import path)."""

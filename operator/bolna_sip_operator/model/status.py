@@ -1,0 +1,99 @@
+"""The SipTrunk status: what the operator observed, for kubectl, Argo CD and Flux.
+
+Conditions follow metav1.Condition and the kstatus conventions (``Ready``,
+``Reconciling``, ``Stalled``, ``observedGeneration``), so ``kubectl wait
+--for=condition=Ready`` and GitOps health checks read them without extra configuration.
+Status models ignore unknown fields: a newer operator may have written fields an older
+one does not know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConditionType = Literal["Ready", "Synced", "DispatcherSynced", "GatewaysHealthy",
+                        "Reconciling", "Stalled"]
+GatewayHealth = Literal["Healthy", "Unhealthy", "Probing", "NotProbed", "Disabled", "Unknown"]
+
+_INT64 = {"format": "int64"}
+
+
+class _Observed(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Condition(_Observed):
+    """One aspect of the trunk's state, as a metav1.Condition."""
+
+    type: str = Field(description="Ready, Synced, DispatcherSynced, GatewaysHealthy, "
+                      "Reconciling or Stalled.", max_length=316)
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    observedGeneration: int | None = Field(  # noqa: N815
+        default=None, ge=0, json_schema_extra=_INT64,
+        description="The metadata.generation this condition was set for.")
+    lastTransitionTime: datetime = Field(  # noqa: N815
+        description="When the status last changed.")
+    reason: str = Field(
+        max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="A CamelCase word for programs, e.g. Available or ReconcileError.")
+    message: str = Field(max_length=32768, description="A sentence for people.")
+
+
+class PhoneNumberStatus(_Observed):
+    """A number as Bolna holds it."""
+
+    phoneNumber: str = Field(description="The number as Bolna stores it.")  # noqa: N815
+    id: str = Field(description="Bolna's ID of the number.")
+
+
+class DispatcherStatus(_Observed):
+    """Where the trunk lives on the SIP edge."""
+
+    setId: int = Field(  # noqa: N815
+        ge=1, description=("The Kamailio dispatcher set that holds this trunk's gateways; "
+                           "stable for the life of the object."))
+
+
+class GatewayStatus(_Observed):
+    """One gateway as Kamailio sees it."""
+
+    gatewayAddress: str = Field(description="The gateway's address from spec.")  # noqa: N815
+    port: int = Field(description="The effective port.")
+    uri: str | None = Field(default=None, description="The SIP URI written to Kamailio.")
+    priority: int = Field(description="The priority from spec (1 is tried first).")
+    health: GatewayHealth = Field(
+        description=("Healthy (answers OPTIONS), Unhealthy (stopped answering), Probing "
+                     "(failing, still selected), NotProbed (probing off), Disabled "
+                     "(trunk inactive) or Unknown."))
+    flags: str | None = Field(default=None, description="Kamailio's flags, e.g. AP.")
+    latencyMs: float | None = Field(  # noqa: N815
+        default=None, description="Average OPTIONS round trip in milliseconds.")
+    lastTransitionTime: datetime | None = Field(  # noqa: N815
+        default=None, description="When health last changed.")
+
+
+class SipTrunkStatus(_Observed):
+    """The observed state of the trunk in Bolna and on the SIP edge."""
+
+    trunkId: str | None = Field(default=None, description="Bolna's ID of the trunk.")  # noqa: N815
+    observedGeneration: int | None = Field(  # noqa: N815
+        default=None, ge=0, json_schema_extra=_INT64,
+        description="The metadata.generation that this status describes.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map",
+                           "x-kubernetes-list-map-keys": ["type"]},
+        description="Ready, Synced, DispatcherSynced, GatewaysHealthy, Reconciling, Stalled.")
+    phoneNumbers: list[PhoneNumberStatus] = Field(  # noqa: N815
+        default_factory=list, description="The trunk's numbers as Bolna holds them.")
+    phoneNumberCount: int | None = Field(  # noqa: N815
+        default=None, description="How many numbers Bolna holds for the trunk.")
+    dispatcher: DispatcherStatus | None = Field(
+        default=None, description="The trunk's place in Kamailio's dispatcher.")
+    gateways: list[GatewayStatus] = Field(
+        default_factory=list, description="Each gateway's health as Kamailio reports it.")
+    healthyGateways: str | None = Field(  # noqa: N815
+        default=None, description="Healthy gateways out of all, e.g. 2/2.")
