@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from . import names
+from .rules import Violation
 from .spec import (
     CODEC_LIST,
     DNS_SUBDOMAIN,
@@ -37,7 +38,6 @@ from .spec import (
     SipTrunkSpec,
     spec_violations,
 )
-from .rules import Violation
 
 _PATTERN_MEANINGS = {
     PHONE_NUMBER: "digits with an optional leading +, 6 to 15 digits, e.g. \"919876543210\"",

@@ -333,6 +333,6 @@ def spec_violations(spec: SipTrunkSpec) -> list[Violation]:
 
 
 SipTrunkSpec.model_config["json_schema_extra"] = {
-    "x-kubernetes-validations": [rule.to_schema() for rule in SPEC_RULES],
+    "x-kubernetes-validations": [dict(rule.to_schema()) for rule in SPEC_RULES],
 }
 SipTrunkSpec.model_rebuild(force=True)

@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 ConditionType = Literal["Ready", "Synced", "DispatcherSynced", "GatewaysHealthy",
                         "Reconciling", "Stalled"]
 GatewayHealth = Literal["Healthy", "Unhealthy", "Probing", "NotProbed", "Disabled", "Unknown"]
 
-_INT64 = {"format": "int64"}
+_INT64: JsonDict = {"format": "int64"}
 
 
 class _Observed(BaseModel):
