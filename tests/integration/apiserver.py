@@ -1,0 +1,86 @@
+"""What a real kube-apiserver says about a SipTrunk: a verdict the tests can compare.
+
+Creates are dry runs (``dryRun=All``) with strict field validation, as ``kubectl apply``
+does by default: the apiserver decodes, prunes, defaults and validates (schema and CEL)
+exactly as for a real create, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
+_UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
+
+
+@dataclass
+class Verdict:
+    """Accepted (with the object as it would be stored) or rejected (with field paths)."""
+
+    accepted: bool
+    stored: dict[str, Any] | None = None
+    paths: set[str] = field(default_factory=set)
+    messages: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.accepted:
+            return "accepted"
+        return "rejected: " + "; ".join(self.messages)
+
+
+class Trunks:
+    """SipTrunk calls on the official client, typed (the client returns ``object``)."""
+
+    def __init__(self, api: client.CustomObjectsApi) -> None:
+        self.api = api
+
+    def create(self, namespace: str, document: dict[str, Any]) -> dict[str, Any]:
+        """Create a SipTrunk and return it as stored."""
+        return cast(dict[str, Any], self.api.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, document, field_validation="Strict"))
+
+    def get(self, namespace: str, name: str) -> dict[str, Any]:
+        """Read a SipTrunk."""
+        return cast(dict[str, Any], self.api.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name))
+
+    def patch(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch a SipTrunk's main resource."""
+        return cast(dict[str, Any], self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, body))
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]
+                     ) -> dict[str, Any]:
+        """Merge-patch the status subresource, as the operator does."""
+        return cast(dict[str, Any], self.api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status}))
+
+    def dry_run_create(self, document: dict[str, Any], namespace: str = "default"
+                       ) -> Verdict:
+        """Ask the apiserver to create the object without storing it."""
+        try:
+            stored = self.api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, document, dry_run="All",
+                field_validation="Strict")
+        except ApiException as error:
+            return rejection(error)
+        return Verdict(accepted=True, stored=cast(dict[str, Any], stored))
+
+
+def rejection(error: ApiException) -> Verdict:
+    """The field paths and messages of a refused request."""
+    if error.status not in (400, 422):
+        raise error
+    status = json.loads(error.body or "{}")
+    verdict = Verdict(accepted=False, messages=[status.get("message", "")])
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("field"):
+            verdict.paths.add(cause["field"])
+    verdict.paths.update(_UNKNOWN_FIELD.findall(verdict.messages[0]))
+    return verdict

@@ -1,0 +1,90 @@
+"""A real kube-apiserver and etcd for the whole session, with the SipTrunk CRD installed.
+
+No skips: when the control plane cannot start (binaries missing, a port taken, a crash)
+the tests error, and so does the suite. ``hack/setup.sh`` builds the binaries once per
+machine; ``hack/test.sh`` runs it first.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
+from tests.integration.apiserver import Trunks
+
+REPO = Path(__file__).parents[2]
+CRD_FILE = REPO / "crds" / "siptrunk.yaml"
+
+
+class Kubectl:
+    """The real kubectl binary, pointed at the test control plane."""
+
+    def __init__(self, binary: Path, kubeconfig: Path) -> None:
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True
+            ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl; with check, fail the test showing its stderr."""
+        result = subprocess.run(
+            [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin, capture_output=True, text=True, timeout=60, check=False)
+        if check and result.returncode != 0:
+            pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver on free loopback ports, stopped by PID at the end."""
+    with ControlPlane(tmp_path_factory.mktemp("control-plane")) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def kubectl(control_plane: ControlPlane) -> Kubectl:
+    """kubectl with the admin kubeconfig."""
+    binary = find_kubectl(control_plane.bin_dir)
+    assert binary is not None, "kubectl is missing: run hack/setup.sh"
+    return Kubectl(binary, control_plane.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> None:
+    """The checked-in CRD, applied and Established."""
+    kubectl.run("apply", "-f", str(CRD_FILE))
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s",
+                "crd/siptrunks.sip.bolna.ai")
+
+
+@pytest.fixture(scope="session")
+def api_client(control_plane: ControlPlane, crd: None) -> Iterator[client.ApiClient]:
+    """The official Kubernetes client, as the admin user, after the CRD is installed."""
+    configuration = client.Configuration()
+    configuration.host = control_plane.server
+    configuration.ssl_ca_cert = str(control_plane.ca_file)
+    configuration.api_key = {"authorization": control_plane.token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    with client.ApiClient(configuration) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def trunks(api_client: client.ApiClient) -> Trunks:
+    """SipTrunk calls on the test apiserver."""
+    return Trunks(client.CustomObjectsApi(api_client))
+
+
+@pytest.fixture
+def namespace(api_client: client.ApiClient) -> str:
+    """A fresh namespace per test (without a controller-manager, none ever terminates)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api(api_client).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    return name
