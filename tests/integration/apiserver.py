@@ -34,6 +34,16 @@ class Verdict:
         return "rejected: " + "; ".join(self.messages)
 
 
+def names_field(paths: set[str], path: str) -> bool:
+    """True when one of the paths is the field, or lies within it or around it.
+
+    The apiserver sometimes names a field's child instead of the field: a mapping given
+    where a list belongs comes back as an unknown field inside it.
+    """
+    return any(p == path or p.startswith((path + ".", path + "["))
+               or path.startswith((p + ".", p + "[")) for p in paths)
+
+
 class Trunks:
     """SipTrunk calls on the official client, typed (the client returns ``object``)."""
 

@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bolna_sip_operator.model.manifest import validate_document
 from tests.corpus import INVALID_CASES, VALID_SPECS, Case, manifest
-from tests.integration.apiserver import Trunks, rejection
+from tests.integration.apiserver import Trunks, names_field, rejection
 from tests.integration.conftest import Kubectl
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def test_invalid_manifest_is_rejected_by_the_apiserver_naming_the_field(
         case: Case, trunks: Trunks) -> None:
     verdict = trunks.dry_run_create(case.build())
     assert not verdict.accepted, f"{case.id} was accepted"
-    assert case.path in verdict.paths, f"expected {case.path} in {verdict}"
+    assert names_field(verdict.paths, case.path), f"expected {case.path} in {verdict}"
 
 
 def test_at_least_forty_invalid_manifests_are_in_the_corpus() -> None:

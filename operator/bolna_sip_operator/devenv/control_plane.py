@@ -67,9 +67,11 @@ _SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 _ADMIN_USER = "bolna-admin"
 _ADMIN_GROUP = "system:masters"
 _KUBECONFIG_NAME = "bolna-envtest"
+_ETCD_MEMBER = "bolna-envtest"
 _PORT_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
 _POLL_INTERVAL = 0.25
+_PROBE_TIMEOUT = 2.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -120,21 +122,21 @@ def find_binaries() -> Path:
 
 
 def find_kubectl(bin_dir: Path | None = None) -> Path | None:
-    """Return a ``kubectl`` to use: the one on ``PATH``, else one in ``bin_dir``, else None.
+    """Return a ``kubectl`` to use, or None if there is none.
 
-    ``hack/build-control-plane.sh`` builds kubectl into the bin dir only when
-    none is on ``PATH``.
+    A kubectl in the control-plane bin dir (``bin_dir``, else
+    ``$BOLNA_CONTROL_PLANE_BIN``, else the build cache) wins, since it matches
+    the API server's version; ``hack/build-control-plane.sh`` builds one there
+    only when none is on ``PATH``. Otherwise the one on ``PATH`` is returned.
     """
-    on_path = shutil.which("kubectl")
-    if on_path:
-        return Path(on_path)
     candidates = [bin_dir] if bin_dir is not None else []
     env_dir = os.environ.get(BIN_DIR_ENV)
     candidates.append(Path(env_dir).expanduser() if env_dir else default_bin_dir())
     for directory in candidates:
         if os.access(directory / "kubectl", os.X_OK):
             return directory / "kubectl"
-    return None
+    on_path = shutil.which("kubectl")
+    return Path(on_path) if on_path else None
 
 
 class ControlPlane:
@@ -184,7 +186,7 @@ class ControlPlane:
             workdir: where state, certificates, logs and the kubeconfig go;
                 created if missing.
             bin_dir: directory with ``kube-apiserver`` and ``etcd``; default
-                :func:`find_binaries` (checked at :meth:`start`).
+                :func:`find_binaries`.
             timeout: seconds :meth:`start` waits for readiness.
             stop_grace: seconds :meth:`stop` waits after SIGTERM before SIGKILL.
             extra_apiserver_args: appended to kube-apiserver's command line.
@@ -193,10 +195,13 @@ class ControlPlane:
                 that called :meth:`start` dies (so a crashed test run leaves no
                 servers behind). Turn off when starting from a short-lived
                 thread.
+
+        Raises:
+            BinariesNotFoundError: if ``bin_dir`` is not given and
+                :func:`find_binaries` finds no binaries.
         """
         self.workdir = Path(workdir).resolve()
-        self._explicit_bin_dir = bin_dir
-        self.bin_dir = Path(bin_dir) if bin_dir is not None else Path()
+        self.bin_dir = Path(bin_dir) if bin_dir is not None else find_binaries()
         self.timeout = timeout
         self.stop_grace = stop_grace
         self.extra_apiserver_args = tuple(extra_apiserver_args)
@@ -262,9 +267,6 @@ class ControlPlane:
         """
         if self._etcd is not None or self._apiserver is not None:
             raise ControlPlaneError("control plane already started; call stop() first")
-        self.bin_dir = (
-            Path(self._explicit_bin_dir) if self._explicit_bin_dir is not None else find_binaries()
-        )
         for name in _BINARIES:
             if not os.access(self.bin_dir / name, os.X_OK):
                 raise BinariesNotFoundError(
@@ -312,13 +314,13 @@ class ControlPlane:
         self._etcd = self._spawn(
             [
                 str(self.bin_dir / "etcd"),
-                "--name=default",
+                f"--name={_ETCD_MEMBER}",
                 f"--data-dir={self._etcd_data}",
                 f"--listen-client-urls={self.etcd_url}",
                 f"--advertise-client-urls={self.etcd_url}",
                 f"--listen-peer-urls={peer_url}",
                 f"--initial-advertise-peer-urls={peer_url}",
-                f"--initial-cluster=default={peer_url}",
+                f"--initial-cluster={_ETCD_MEMBER}={peer_url}",
                 "--initial-cluster-state=new",
                 "--unsafe-no-fsync=true",
                 *self.extra_etcd_args,
@@ -349,6 +351,9 @@ class ControlPlane:
                 f"--service-account-signing-key-file={self._sa_key}",
                 f"--token-auth-file={self._token_file}",
                 "--allow-privileged=true",
+                # The endpoint reconciler refuses a loopback advertise address and
+                # would log an error every 10 s; the kubernetes Service is still made.
+                "--endpoint-reconciler-type=none",
                 *self.extra_apiserver_args,
             ],
             self.apiserver_log,
@@ -491,9 +496,9 @@ def _http_status(
     """GET ``path`` directly (no proxies) and return (status, body text)."""
     conn: http.client.HTTPConnection
     if context is None:
-        conn = http.client.HTTPConnection(host, port, timeout=5)
+        conn = http.client.HTTPConnection(host, port, timeout=_PROBE_TIMEOUT)
     else:
-        conn = http.client.HTTPSConnection(host, port, timeout=5, context=context)
+        conn = http.client.HTTPSConnection(host, port, timeout=_PROBE_TIMEOUT, context=context)
     try:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         conn.request("GET", path, headers=headers)
@@ -564,9 +569,10 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     """Return a preexec hook that makes the child get SIGKILL when its parent dies."""
 
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not in the child
+
     def hook() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
