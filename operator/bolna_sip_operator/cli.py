@@ -94,6 +94,9 @@ def _validate(paths: Sequence[str], output: str, quiet: bool) -> int:
                 print(f"  {finding}", file=sys.stderr)
         elif not quiet:
             print(f"{report.label}: valid", file=sys.stderr)
+        if report.warnings and not report.skipped:
+            for warning in report.warnings:
+                print(f"  warning: {warning}", file=sys.stderr)
         if output == "yaml" and report.defaulted is not None:
             sys.stdout.write("---\n" + yaml.safe_dump(report.defaulted, sort_keys=False))
     trunks = sum(1 for report in reports if not report.skipped)

@@ -121,3 +121,23 @@ def test_wrong_api_version_is_named() -> None:
     document["apiVersion"] = "sip.bolna.ai/v1"
     report = validate_document(document)
     assert [f.path for f in report.errors] == ["apiVersion"]
+
+
+def test_a_key_given_twice_is_a_warning_not_an_error() -> None:
+    text = """
+apiVersion: sip.bolna.ai/v1alpha1
+kind: SipTrunk
+metadata: {name: twice}
+spec:
+  provider: plivo
+  authType: ip-based
+  ipIdentifiers: [{ipAddress: 203.0.113.0/24}]
+  gateways: [{gatewayAddress: sip.example.com}]
+  transport: transport-tcp
+  transport: transport-udp
+"""
+    [report] = validate_text(text)
+    assert report.valid
+    [warning] = report.warnings
+    assert warning.path == "(line 11)"
+    assert "'transport' is given twice" in warning.message

@@ -70,6 +70,8 @@ class DocumentReport:
     kind: str | None = None
     name: str | None = None
     errors: list[Violation] = field(default_factory=list)
+    warnings: list[Violation] = field(default_factory=list)
+    """Legal but probably unintended, e.g. a key given twice in one YAML mapping."""
     skipped: bool = False
     defaulted: dict[str, Any] | None = None
     """The SipTrunk as the apiserver would store it (defaults filled in), when valid."""
@@ -109,19 +111,51 @@ def _expand(paths: Iterable[str]) -> Iterator[str]:
             raise FileNotFoundError(f"{path}: no such file or directory")
 
 
+class _DuplicateKeyLoader(yaml.SafeLoader):
+    """A YAML 1.1 safe loader, as kubectl's, that also notes keys given twice.
+
+    kubectl accepts a mapping with a repeated key and silently uses one of the values;
+    the validator warns, since one of the two was surely meant.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False
+                          ) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    self.duplicates.append((key_node.value, key_node.start_mark.line + 1))
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
+
+
 def validate_text(text: str, source: str = "<text>") -> list[DocumentReport]:
     """Validate each document of a YAML stream."""
     reports: list[DocumentReport] = []
+    loader = _DuplicateKeyLoader(text)
     try:
-        documents = list(yaml.safe_load_all(text))
+        index = 0
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            noted = len(loader.duplicates)
+            document = loader.get_data()
+            if document is not None:
+                report = validate_document(document, source=source, index=index)
+                report.warnings.extend(
+                    Violation(f"(line {line})", f"key '{key}' is given twice in one mapping: "
+                              "only one of the values is used; remove the other")
+                    for key, line in loader.duplicates[noted:])
+                reports.append(report)
+            index += 1
     except yaml.YAMLError as error:
-        report = DocumentReport(source=source, index=0)
+        report = DocumentReport(source=source, index=index)
         report.errors.append(Violation("(yaml)", f"not valid YAML: {error}"))
-        return [report]
-    for index, document in enumerate(documents):
-        if document is None:
-            continue
-        reports.append(validate_document(document, source=source, index=index))
+        reports.append(report)
+    finally:
+        loader.dispose()
     return reports
 
 

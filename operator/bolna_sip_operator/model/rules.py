@@ -23,8 +23,9 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-Reason = Literal["FieldValueRequired", "FieldValueInvalid", "FieldValueForbidden",
-                 "FieldValueDuplicate"]
+Reason = Literal["FieldValueRequired", "FieldValueInvalid", "FieldValueForbidden"]
+"""``FieldValueDuplicate`` is left out on purpose: the apiserver prints it as a bare
+"Duplicate value" and drops the rule's message."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,10 @@ class PropertyRules:
         return json_schema
 
 
-def immutable(field: str, why: str) -> PropertyRules:
+def immutable(why: str) -> PropertyRules:
     """A transition rule that keeps a property from changing after creation."""
     return PropertyRules((Rule(
         cel="self == oldSelf",
-        message=f"{field} is immutable: {why}; to change it, create a new SipTrunk",
+        message=f"cannot be changed: {why}; to change it, create a new SipTrunk",
         check=None,
     ),))

@@ -67,8 +67,8 @@ GatewayAddress = Annotated[str, Field(
 ), PropertyRules((Rule(
     cel=(f"isIP(self) || (self.matches('{HOSTNAME}') "
          f"&& !self.matches('{DIGITS_AND_DOTS}'))"),
-    message=("gatewayAddress must be a hostname (e.g. sip.example.com) or an IP address "
-             "(e.g. 203.0.113.10), without scheme, port or path: put the port in 'port'"),
+    message=("must be a hostname (e.g. sip.example.com) or an IP address (e.g. "
+             "203.0.113.10), without scheme, port or path: put the port in 'port'"),
     check=_is_gateway_address,
 ),))]
 
@@ -99,8 +99,7 @@ IpAddress = Annotated[str, Field(
     min_length=1, max_length=43, pattern=IP_IDENTIFIER_CHARACTERS,
 ), PropertyRules((Rule(
     cel="isIP(self) || isCIDR(self)",
-    message=("ipAddress must be an IPv4 or IPv6 address or a CIDR block such as "
-             "203.0.113.0/24"),
+    message="must be an IPv4 or IPv6 address, or a CIDR block such as 203.0.113.0/24",
     check=is_ip_or_cidr,
 ),))]
 
@@ -139,10 +138,9 @@ PhoneNumbers = Annotated[list[PhoneNumber], Field(
 ), PropertyRules((Rule(
     cel=("self.all(p, self.exists_one(q, "
          "q.phoneNumber.replace('+', '') == p.phoneNumber.replace('+', '')))"),
-    message=("phoneNumbers must not list a number twice (a number with and without a "
-             "leading + is the same number)"),
+    message=("lists a number twice (a number with and without a leading + is the same "
+             "number): remove one"),
     check=_no_repeated_numbers,
-    reason="FieldValueDuplicate",
 ),))]
 
 CodecList = Annotated[str, Field(min_length=1, max_length=200, pattern=CODEC_LIST)]
@@ -154,8 +152,7 @@ def _allows_g711(codecs: str) -> bool:
 
 AllowedCodecs = Annotated[CodecList, PropertyRules((Rule(
     cel="self.split(',').exists(c, c == 'ulaw' || c == 'alaw')",
-    message=("allow must include ulaw or alaw (Bolna's audio is G.711), e.g. "
-             "allow: ulaw,alaw"),
+    message="must include ulaw or alaw (Bolna's audio is G.711), e.g. allow: ulaw,alaw",
     check=_allows_g711,
 ),))]
 
@@ -171,14 +168,14 @@ class SipTrunkSpec(_Strict):
         description=("The carrier, as a lowercase token: twilio, plivo, telnyx, vonage, "
                      "custom, ... Immutable: Bolna cannot change it."),
         min_length=1, max_length=63, pattern=PROVIDER,
-    ), immutable("provider", "Bolna cannot change a trunk's provider")]
+    ), immutable("Bolna cannot change a trunk's provider")]
     description: str | None = Field(
         default=None, max_length=500, description="A note for your own reference.")
     authType: Annotated[Literal["userpass", "ip-based"], Field(  # noqa: N815
         description=("How the carrier authenticates Bolna: userpass (SIP digest, needs "
                      "authUsername and authPasswordSecretRef) or ip-based (by source "
                      "address, needs ipIdentifiers). Immutable: Bolna cannot change it."),
-    ), immutable("authType", "Bolna cannot change a trunk's auth type")]
+    ), immutable("Bolna cannot change a trunk's auth type")]
     authUsername: str | None = Field(  # noqa: N815
         default=None, min_length=1, max_length=128, pattern=SIP_USERNAME,
         description="SIP digest username. Required when authType is userpass.")
@@ -261,24 +258,23 @@ SPEC_RULES: tuple[Rule, ...] = (
     Rule(
         cel=("!has(self.mediaEncryption) || self.mediaEncryption != 'sdes' || "
              "(has(self.transport) && self.transport == 'transport-tls')"),
-        message=("mediaEncryption: sdes requires transport: transport-tls (SDES keys travel "
-                 "in the SIP signalling, which must be encrypted): set transport to "
-                 "transport-tls and the gateway ports to 5061, or set mediaEncryption "
-                 "to \"no\""),
+        message=("sdes needs transport: transport-tls (SDES keys travel in the SIP "
+                 "signalling, which must be encrypted): set transport to transport-tls and "
+                 "the gateway ports to 5061, or set mediaEncryption to \"no\""),
         check=lambda s: s.mediaEncryption != "sdes" or s.transport == "transport-tls",
         field_path=".mediaEncryption",
     ),
     Rule(
         cel="self.authType != 'userpass' || has(self.authUsername)",
-        message="authUsername is required when authType is userpass",
+        message="required when authType is userpass: the SIP digest username",
         check=lambda s: s.authType != "userpass" or s.authUsername is not None,
         field_path=".authUsername",
         reason="FieldValueRequired",
     ),
     Rule(
         cel="self.authType != 'userpass' || has(self.authPasswordSecretRef)",
-        message=("authPasswordSecretRef is required when authType is userpass: put the "
-                 "password in a Secret and give its name and key"),
+        message=("required when authType is userpass: put the SIP password in a Secret "
+                 "and give its name and key here"),
         check=lambda s: s.authType != "userpass" or s.authPasswordSecretRef is not None,
         field_path=".authPasswordSecretRef",
         reason="FieldValueRequired",
@@ -286,7 +282,7 @@ SPEC_RULES: tuple[Rule, ...] = (
     Rule(
         cel=("self.authType != 'ip-based' || "
              "(has(self.ipIdentifiers) && size(self.ipIdentifiers) > 0)"),
-        message=("ipIdentifiers is required when authType is ip-based: list the carrier's "
+        message=("required, and not empty, when authType is ip-based: list the carrier's "
                  "source addresses or CIDR blocks"),
         check=lambda s: s.authType != "ip-based" or bool(s.ipIdentifiers),
         field_path=".ipIdentifiers",
@@ -297,11 +293,10 @@ SPEC_RULES: tuple[Rule, ...] = (
              "h.gatewayAddress.lowerAscii() == g.gatewayAddress.lowerAscii() && "
              f"(has(h.port) ? h.port : {_DEFAULT_PORT_CEL}) == "
              f"(has(g.port) ? g.port : {_DEFAULT_PORT_CEL})))"),
-        message=("gateways must not list the same gatewayAddress and port twice (an "
-                 "absent port means 5060, or 5061 with transport-tls)"),
+        message=("lists the same gatewayAddress and port twice (an absent port means "
+                 "5060, or 5061 with transport-tls): remove one"),
         check=_no_repeated_gateways,
         field_path=".gateways",
-        reason="FieldValueDuplicate",
     ),
 )
 
