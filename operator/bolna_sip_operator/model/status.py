@@ -88,6 +88,15 @@ class SipTrunkStatus(_Observed):
         json_schema_extra={"x-kubernetes-list-type": "map",
                            "x-kubernetes-list-map-keys": ["type"]},
         description="Ready, Synced, DispatcherSynced, GatewaysHealthy, Reconciling, Stalled.")
+    createStartedAt: datetime | None = Field(  # noqa: N815
+        default=None,
+        description=("Set just before a create call whose answer could be lost; while it "
+                     "is set and trunkId is not, the operator looks the trunk up by name "
+                     "before creating again, so a lost answer never makes a duplicate."))
+    passwordSecretVersion: str | None = Field(  # noqa: N815
+        default=None,
+        description=("UID/resourceVersion of the password Secret last sent to Bolna, to "
+                     "notice rotation. Nothing derived from the password is kept."))
     phoneNumbers: list[PhoneNumberStatus] = Field(  # noqa: N815
         default_factory=list, description="The trunk's numbers as Bolna holds them.")
     phoneNumberCount: int | None = Field(  # noqa: N815
