@@ -22,6 +22,7 @@ MANAGED_FIELDS = (
 are set at creation and cannot change in Bolna."""
 
 IMMUTABLE_FIELDS = ("provider", "auth_type")
+CREATE_EXCLUDED = ("is_active",)
 
 
 def phone_key(number: str) -> str:
@@ -51,8 +52,13 @@ class DesiredTrunk:
         return str(self.fields["name"])
 
     def create_body(self) -> dict[str, Any]:
-        """The create call's body, numbers included (one call for trunk and numbers)."""
-        body = {k: v for k, v in self.fields.items() if v is not None}
+        """The create call's body, numbers included (one call for trunk and numbers).
+
+        ``is_active`` is not a create field in Bolna's API (a trunk starts active); an
+        inactive trunk is created, then paused by the plan's PATCH.
+        """
+        body = {k: v for k, v in self.fields.items()
+                if v is not None and k not in CREATE_EXCLUDED}
         if self.numbers:
             body["phone_numbers"] = [
                 {k: v for k, v in (("phone_number", n.phone_number), ("name", n.name))

@@ -1,0 +1,71 @@
+"""Bolna's SIP trunk API: async client, wire shapes, typed errors, rate limiting.
+
+A thin adapter at the edge of the operator: no planning happens here, only calls that
+are safe to repeat (or clearly marked when they are not).
+"""
+
+from .client import DEFAULT_BASE_URL, SIP_TRUNKS_API, ApiPaths, BolnaClient, CallCounts
+from .errors import (
+    BadRequest,
+    BolnaError,
+    Conflict,
+    NetworkError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    Rejected,
+    ServerError,
+    TemporaryError,
+    Unauthorized,
+    UncertainOutcome,
+    UnexpectedResponse,
+)
+from .ratelimit import SHARED_LIMITERS, LimiterRegistry, RateLimiter
+from .redact import Redactor
+from .retry import RetryPolicy
+from .wire import (
+    GatewayCreate,
+    IpIdentifier,
+    IpIdentifierCreate,
+    NumberCreate,
+    PhoneNumber,
+    Trunk,
+    TrunkCreate,
+    TrunkGateway,
+    TrunkUpdate,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "SHARED_LIMITERS",
+    "SIP_TRUNKS_API",
+    "ApiPaths",
+    "BadRequest",
+    "BolnaClient",
+    "BolnaError",
+    "CallCounts",
+    "Conflict",
+    "GatewayCreate",
+    "IpIdentifier",
+    "IpIdentifierCreate",
+    "LimiterRegistry",
+    "NetworkError",
+    "NotFound",
+    "NumberCreate",
+    "PermanentError",
+    "PhoneNumber",
+    "RateLimited",
+    "RateLimiter",
+    "Redactor",
+    "Rejected",
+    "RetryPolicy",
+    "ServerError",
+    "TemporaryError",
+    "Trunk",
+    "TrunkCreate",
+    "TrunkGateway",
+    "TrunkUpdate",
+    "Unauthorized",
+    "UncertainOutcome",
+    "UnexpectedResponse",
+]

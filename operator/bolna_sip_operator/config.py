@@ -1,0 +1,54 @@
+"""Operator settings: one typed model, filled from flags and environment variables.
+
+Every setting has a flag (``bolna-sip-operator run --help``) and an environment variable
+(``BOLNA_SIP_<NAME>``), so the same image runs from a Helm chart (env) and a terminal
+(flags). The default Bolna token is a secret value: read from an env var or a file,
+never from a flag (a flag shows in ``ps``), and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+ENV_PREFIX = "BOLNA_SIP_"
+TOKEN_ENV = "BOLNA_API_TOKEN"
+
+
+class OperatorSettings(BaseModel):
+    """Everything the operator needs to know at start-up."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bolna_url: str = Field(default="https://api.bolna.ai",
+                           description="Base URL of Bolna's API.")
+    default_token: SecretStr | None = Field(
+        default=None, description="Bolna API token for SipTrunks without apiTokenSecretRef.")
+    drift_interval: float = Field(
+        default=300.0, gt=0,
+        description="Seconds between checks of Bolna for changes made outside the operator.")
+    request_timeout: float = Field(default=10.0, gt=0,
+                                   description="Seconds before a Bolna call times out.")
+    rate_limit_per_minute: int = Field(
+        default=950, gt=0,
+        description="Bolna calls per minute per account (Bolna allows 1000).")
+    namespaces: tuple[str, ...] = Field(
+        default=(), description="Namespaces to watch; empty: all namespaces.")
+    kubeconfig: Path | None = Field(
+        default=None, description="kubeconfig file; absent: in-cluster, then ~/.kube/config.")
+    debug: bool = Field(default=False, description="Log at DEBUG level.")
+
+
+def token_from_environment(token_file: Path | None) -> SecretStr | None:
+    """The default token: a file (mounted Secret) wins over the environment variable."""
+    if token_file is not None:
+        return SecretStr(token_file.read_text(encoding="utf-8").strip())
+    value = os.environ.get(TOKEN_ENV)
+    return SecretStr(value) if value else None
+
+
+def env_default(name: str, default: str | None = None) -> str | None:
+    """The environment's value for a setting (``BOLNA_SIP_<NAME>``), else the default."""
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)

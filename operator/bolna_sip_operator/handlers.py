@@ -1,0 +1,123 @@
+"""Kopf registrations, and nothing else: each handler is a thin call into reconcile/.
+
+Create, resume and spec updates run the same ``TrunkReconciler.reconcile``; the drift
+timer runs it against a shared per-account list; a Secret change runs it for the trunks
+that reference the Secret (found through a Kopf index, so no trunk is read for nothing).
+Deletion runs ``finalize`` behind the operator's own finalizer.
+
+The drift interval is read from the environment at import, because Kopf fixes a timer's
+interval when the handler is registered; ``bolna-sip-operator run`` sets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable
+from typing import Any, cast
+
+import kopf
+import pydantic
+
+from .bolna import BolnaClient, LimiterRegistry, RateLimiter
+from .config import OperatorSettings
+from .kube import Kube
+from .model import names
+from .reconcile.trunk import Accounts, RetryLater, TrunkObject, TrunkReconciler
+
+DRIFT_INTERVAL = float(os.environ.get("BOLNA_SIP_DRIFT_INTERVAL", "300"))
+FINALIZER = f"{names.GROUP}/finalizer"
+RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
+
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Kopf's own state in annotations under our group; our finalizer; the reconciler."""
+    config: OperatorSettings = memo["config"]
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=names.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=names.GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.INFO
+    kube = await Kube.connect(str(config.kubeconfig) if config.kubeconfig else None)
+    limiters = LimiterRegistry(
+        lambda: RateLimiter(rate_per_minute=config.rate_limit_per_minute))
+
+    def client_for(token: pydantic.SecretStr) -> BolnaClient:
+        return BolnaClient(token, base_url=config.bolna_url, timeout=config.request_timeout,
+                           limiters=limiters)
+
+    def post_event(body: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        kopf.event(cast(kopf.Body, body), type=kind, reason=reason, message=message)
+
+    memo["kube"] = kube
+    memo["accounts"] = Accounts(factory=client_for, default_token=config.default_token)
+    memo["reconciler"] = TrunkReconciler(kube, memo["accounts"], post_event)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    """Close the Bolna and Kubernetes sessions."""
+    await memo["accounts"].close()
+    await memo["kube"].close()
+
+
+async def _run(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except RetryLater as retry:
+        raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+async def reconcile_trunk(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Any change to spec, a new trunk, or an operator restart."""
+    await _run(memo["reconciler"].reconcile(TrunkObject.from_body(body)))
+
+
+@kopf.timer(*RESOURCE, interval=DRIFT_INTERVAL, initial_delay=DRIFT_INTERVAL)
+async def check_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Correct changes made in Bolna behind the operator's back."""
+    await _run(memo["reconciler"].reconcile(
+        TrunkObject.from_body(body), drift_check=True, max_age=DRIFT_INTERVAL * 0.9))
+
+
+@kopf.on.delete(*RESOURCE)
+async def delete_trunk(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Delete in Bolna (or orphan) before the finalizer is released."""
+    await _run(memo["reconciler"].finalize(TrunkObject.from_body(body)))
+
+
+@kopf.index(*RESOURCE)
+def trunks_by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+                     ) -> dict[tuple[str | None, str], str]:
+    """(namespace, Secret name) -> names of the SipTrunks that reference it."""
+    refs = (spec.get("authPasswordSecretRef"), spec.get("apiTokenSecretRef"))
+    return {(namespace, ref["name"]): name for ref in refs
+            if isinstance(ref, dict) and isinstance(ref.get("name"), str)}
+
+
+def _referenced(namespace: str | None, name: str, **kwargs: Any) -> bool:
+    return (namespace, name) in kwargs["trunks_by_secret"]
+
+
+@kopf.on.event("v1", "secrets", when=_referenced)
+async def secret_changed(namespace: str | None, name: str, type: str,
+                         memo: kopf.Memo, **kwargs: Any) -> None:
+    """A referenced Secret was created or changed: rotate the password, retry Stalled."""
+    if type not in ("ADDED", "MODIFIED") or namespace is None:
+        return  # None is the initial listing, which resume already covers.
+    for trunk_name in set(kwargs["trunks_by_secret"].get((namespace, name), ())):
+        body = await memo["kube"].get_trunk(namespace, trunk_name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            continue
+        try:
+            await memo["reconciler"].reconcile(TrunkObject.from_body(body))
+        except RetryLater as retry:
+            log.warning("SipTrunk %s/%s after Secret %s changed: %s; the drift check "
+                        "retries", namespace, trunk_name, name, retry)

@@ -1,0 +1,106 @@
+"""The operator's few direct Kubernetes calls, on kubernetes_asyncio.
+
+Kopf watches and patches through its own client; the reconciler needs three more things
+Kopf does not offer: reading a Secret's key, writing status in the middle of a reconcile
+(the trunk ID must be recorded the moment Bolna answers, not when the handler returns),
+and reading a SipTrunk when a Secret, not the trunk, changed. kubernetes_asyncio is the
+official client's API on asyncio, which Kopf runs on; the official client itself is
+synchronous and would block Kopf's event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, cast
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+from pydantic import SecretStr
+
+from .model import names
+
+
+class SecretUnavailable(Exception):  # noqa: N818 (a state, not a bug)
+    """A referenced Secret or key is missing: nothing to do until the Secret changes."""
+
+    def __init__(self, namespace: str, name: str, key: str, what: str) -> None:
+        super().__init__(f"Secret {namespace}/{name}: {what} (key {key!r})")
+        self.namespace, self.name, self.key = namespace, name, key
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A Secret's key as a secret value, with the version to notice rotation by."""
+
+    value: SecretStr
+    version: str
+    """``<uid>/<resourceVersion>``: changes whenever the Secret does."""
+
+
+class Kube:
+    """Secrets, SipTrunk status and annotations."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._core = client.CoreV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> Kube:
+        """In-cluster credentials when there, else the kubeconfig."""
+        if kubeconfig is None:
+            try:
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
+                return cls(client.ApiClient())
+            except config.ConfigException:
+                pass
+        configuration = client.Configuration()
+        await config.load_kube_config(config_file=kubeconfig,
+                                      client_configuration=configuration)
+        return cls(client.ApiClient(configuration))
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._api.close()
+
+    async def secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
+        """One key of a Secret; SecretUnavailable when the Secret or the key is missing."""
+        try:
+            secret = await self._core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                raise SecretUnavailable(namespace, name, key, "not found") from None
+            raise
+        data = secret.data or {}
+        if key not in data:
+            raise SecretUnavailable(namespace, name, key, "has no such key")
+        value = base64.b64decode(data[key]).decode("utf-8").strip()
+        if not value:
+            raise SecretUnavailable(namespace, name, key, "the value is empty")
+        meta = secret.metadata
+        return SecretValue(SecretStr(value), f"{meta.uid}/{meta.resource_version}")
+
+    async def get_trunk(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A SipTrunk as stored, or None if it is gone."""
+        try:
+            return cast(dict[str, Any], await self._custom.get_namespaced_custom_object(
+                names.GROUP, names.VERSION, namespace, names.PLURAL, name))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch the status subresource (null deletes a field)."""
+        await self._custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+            names.GROUP, names.VERSION, namespace, names.PLURAL, name, {"status": status},
+            _content_type="application/merge-patch+json")
+
+    async def patch_annotations(self, namespace: str, name: str,
+                                annotations: dict[str, str | None]) -> None:
+        """Merge-patch annotations (does not change the generation)."""
+        await self._custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
+            names.GROUP, names.VERSION, namespace, names.PLURAL, name,
+            {"metadata": {"annotations": annotations}},
+            _content_type="application/merge-patch+json")

@@ -1,0 +1,59 @@
+"""One list of Bolna trunks per account per drift interval, shared by every trunk.
+
+The drift timer fires for each SipTrunk. Asking Bolna for each trunk separately would
+spend a thousand calls of an account's 1000-a-minute budget every interval; one list
+(``GET /sip-trunks/trunks`` returns every trunk, numbers included) answers all of them.
+Concurrent timers of one account wait for the same list call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class _Lister(Protocol):
+    async def list_trunks(self) -> list[Any]: ...
+
+
+@dataclass
+class _Snapshot:
+    taken_at: float = 0.0
+    trunks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class AccountSnapshots:
+    """The latest list of each account's trunks, and how old it is."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._accounts: dict[str, _Snapshot] = {}
+        self.lists = 0
+        """List calls made, for benchmarks and tests."""
+
+    async def trunk(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
+                    ) -> dict[str, Any] | None:
+        """The trunk as Bolna listed it at most ``max_age`` seconds ago; None if absent."""
+        snapshot = self._accounts.setdefault(account, _Snapshot())
+        async with snapshot.lock:
+            if self._clock() - snapshot.taken_at > max_age or not snapshot.taken_at:
+                listed = await bolna.list_trunks()
+                self.lists += 1
+                snapshot.trunks = {str(t.id): t.model_dump(mode="json") for t in listed}
+                snapshot.taken_at = self._clock()
+        return snapshot.trunks.get(trunk_id)
+
+    def remember(self, account: str, trunk: dict[str, Any]) -> None:
+        """Keep the snapshot current with what this operator just wrote."""
+        snapshot = self._accounts.get(account)
+        if snapshot is not None and snapshot.taken_at:
+            snapshot.trunks[str(trunk["id"])] = trunk
+
+    def forget(self, account: str, trunk_id: str) -> None:
+        """Drop a trunk this operator deleted."""
+        snapshot = self._accounts.get(account)
+        if snapshot is not None:
+            snapshot.trunks.pop(trunk_id, None)

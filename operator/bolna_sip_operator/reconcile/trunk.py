@@ -1,0 +1,525 @@
+"""The one reconcile of a SipTrunk: read desired and observed, run the plan, write status.
+
+Create, update, resume, the drift timer and a Secret change all call ``reconcile``;
+deletion calls ``finalize``. Both are safe to call any number of times and from any
+state an earlier run (or a killed operator) left behind:
+
+- A create is guarded. ``status.createStartedAt`` is written before the call; the trunk
+  ID is written the moment Bolna answers. A run that finds the marker without an ID
+  looks the trunk up by name first, so a lost answer never makes a second trunk.
+- Bolna's answer to a spec it rejects (4xx) is permanent: ``Stalled``, an Event, and no
+  retry until the spec or a referenced Secret changes. 429, 5xx and timeouts are
+  temporary: ``Reconciling`` and a retry with backoff.
+- Status is written only when it changed, so a quiet cluster sees no writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from ..bolna import (
+    BolnaClient,
+    Conflict,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    TemporaryError,
+    Unauthorized,
+    UncertainOutcome,
+)
+from ..bolna.wire import NumberCreate, TrunkCreate, TrunkUpdate
+from ..kube import Kube, SecretUnavailable, SecretValue
+from ..model import names
+from ..model.spec import SipTrunkSpec, spec_violations
+from .conditions import Verdict, now_rfc3339, set_conditions
+from .desired import DesiredTrunk, desired_trunk
+from .plan import immutable_mismatches, plan_trunk
+from .snapshots import AccountSnapshots
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[dict[str, Any], str, str, str], None]
+"""(body, type Normal|Warning, reason, message): posts a Kubernetes Event."""
+
+
+class RetryLater(Exception):  # noqa: N818
+    """Temporary trouble: the caller (Kopf) retries after ``delay`` seconds."""
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class Stalled(Exception):  # noqa: N818
+    """Permanent trouble: nothing changes until the spec or a referenced Secret does."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class TrunkObject:
+    """The parts of a SipTrunk object a reconcile reads."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    annotations: dict[str, str]
+    status: dict[str, Any]
+    deleting: bool = False
+
+    @classmethod
+    def from_body(cls, body: Any) -> TrunkObject:
+        """From a Kopf body or an API dict."""
+        metadata = body["metadata"]
+        return cls(
+            namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"],
+            generation=int(metadata.get("generation") or 0),
+            spec=dict(body.get("spec") or {}),
+            annotations=dict(metadata.get("annotations") or {}),
+            status=dict(body.get("status") or {}),
+            deleting=bool(metadata.get("deletionTimestamp")))
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """Enough of the object for an Event's involvedObject."""
+        return {"apiVersion": names.API_VERSION, "kind": names.KIND,
+                "metadata": {"namespace": self.namespace, "name": self.name,
+                             "uid": self.uid}}
+
+
+@dataclass
+class Accounts:
+    """Bolna clients by account: the default token's and each apiTokenSecretRef's."""
+
+    factory: Callable[[SecretStr], BolnaClient]
+    default_token: SecretStr | None
+    _clients: dict[str, BolnaClient] = field(default_factory=dict)
+
+    def client(self, token: SecretStr) -> BolnaClient:
+        """One client (and so one rate limiter and connection pool) per token."""
+        key = _account_label(token)
+        if key not in self._clients:
+            self._clients[key] = self.factory(token)
+        return self._clients[key]
+
+    async def close(self) -> None:
+        """Close every client."""
+        for bolna in self._clients.values():
+            await bolna.aclose()
+        self._clients.clear()
+
+
+@dataclass
+class Resolved:
+    """A trunk's spec with its Secrets and Bolna client, ready to plan against."""
+
+    spec: SipTrunkSpec
+    desired: DesiredTrunk
+    bolna: BolnaClient
+    account: str
+    password: SecretValue | None
+
+
+class TrunkReconciler:
+    """Keeps Bolna equal to SipTrunks; one instance per operator."""
+
+    def __init__(self, kube: Kube, accounts: Accounts, events: EventSink,
+                 snapshots: AccountSnapshots | None = None, *,
+                 kamailio_configured: bool = False) -> None:
+        self.kube = kube
+        self.accounts = accounts
+        self.events = events
+        self.snapshots = snapshots or AccountSnapshots()
+        self.kamailio_configured = kamailio_configured
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    # ---- reconcile ---------------------------------------------------------------
+
+    async def reconcile(self, obj: TrunkObject, *, drift_check: bool = False,
+                        max_age: float = 0.0) -> None:
+        """Make Bolna equal to the spec. Raises RetryLater on temporary trouble.
+
+        With ``drift_check``, observation may come from a per-account list at most
+        ``max_age`` seconds old (one list call per account per drift interval) and a
+        Stalled trunk whose spec and Secrets have not changed is left alone.
+        """
+        async with self._lock(obj.uid):
+            if drift_check and self._stalled_on_this_generation(obj):
+                return
+            status = _Status(obj)
+            try:
+                resolved = await self._resolve(obj)
+                await self._sync(obj, resolved, status, drift_check=drift_check,
+                                 max_age=max_age)
+            except Stalled as stalled:
+                self._stalled(obj, status, stalled)
+            except RetryLater as retry:
+                self._retrying(obj, status, str(retry), "ReconcileError")
+                await status.flush(self.kube)
+                raise
+            except RateLimited as error:
+                message = f"Bolna is rate limiting this account: {error}"
+                self._retrying(obj, status, message, "RateLimited")
+                await status.flush(self.kube)
+                raise RetryLater(message, _delay(error.retry_after)) from None
+            except TemporaryError as error:
+                message = f"Bolna could not be reached or failed: {error}"
+                self._retrying(obj, status, message, "ReconcileError")
+                await status.flush(self.kube)
+                raise RetryLater(message, _delay(None)) from None
+            await status.flush(self.kube)
+
+    def _stalled_on_this_generation(self, obj: TrunkObject) -> bool:
+        for condition in obj.status.get("conditions") or ():
+            if condition.get("type") == "Stalled" and condition.get("status") == "True":
+                return bool(condition.get("observedGeneration") == obj.generation)
+        return False
+
+    async def _resolve(self, obj: TrunkObject) -> Resolved:
+        try:
+            spec = SipTrunkSpec.model_validate(obj.spec)
+        except ValidationError as error:
+            raise Stalled("Rejected", f"spec is invalid: {error.error_count()} error(s), "
+                          "first at " + ".".join(map(str, error.errors()[0]["loc"]))) from None
+        violations = spec_violations(spec)
+        if violations:
+            raise Stalled("Rejected", "; ".join(str(v) for v in violations))
+        try:
+            token = await self._token(obj, spec)
+            password = None
+            if spec.authType == "userpass" and spec.authPasswordSecretRef is not None:
+                ref = spec.authPasswordSecretRef
+                password = await self.kube.secret_key(obj.namespace, ref.name, ref.key)
+        except SecretUnavailable as missing:
+            raise Stalled("SecretNotFound", f"{missing}: create it, or fix the reference; "
+                          "the trunk is reconciled as soon as the Secret changes") from None
+        account = _account_label(token)
+        return Resolved(spec, desired_trunk(spec, obj.name), self.accounts.client(token),
+                        account, password)
+
+    async def _token(self, obj: TrunkObject, spec: SipTrunkSpec) -> SecretStr:
+        if spec.apiTokenSecretRef is not None:
+            ref = spec.apiTokenSecretRef
+            return (await self.kube.secret_key(obj.namespace, ref.name, ref.key)).value
+        if self.accounts.default_token is None:
+            raise Stalled("NoToken", "no Bolna API token: set spec.apiTokenSecretRef, or give "
+                          "the operator a default token")
+        return self.accounts.default_token
+
+    async def _sync(self, obj: TrunkObject, r: Resolved, status: _Status, *,
+                    drift_check: bool, max_age: float) -> None:
+        if not status.has_conditions:
+            status.conditions([
+                Verdict("Ready", "Unknown", "Creating" if not status.trunk_id else "Updating",
+                        "Reconciling with Bolna"),
+                Verdict("Synced", "Unknown", "Reconciling", "Reconciling with Bolna"),
+                Verdict("Reconciling", "True", "Reconciling", "Reconciling with Bolna"),
+                Verdict("Stalled", "False", "Reconciling", "Not stalled"),
+            ])
+        trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or status.trunk_id
+        observed: dict[str, Any] | None = None
+        if trunk_id:
+            observed = await self._observe(r, trunk_id, drift_check=drift_check,
+                                           max_age=max_age)
+            if observed is None:
+                self.events(obj.body, "Warning", "DriftCorrected",
+                            f"Bolna no longer has trunk {trunk_id}; creating it again")
+                status.set(trunkId=None)
+                trunk_id = None
+        elif status.create_started:
+            observed = await self._find_by_name(r)
+            if observed is not None:
+                trunk_id = str(observed["id"])
+                self.events(obj.body, "Normal", "Recovered",
+                            f"found trunk {trunk_id} from an earlier create whose answer "
+                            "was lost; not creating another")
+                await self._record_id(obj, status, trunk_id)
+        if observed is None:
+            observed = await self._create(obj, r, status)
+            trunk_id = str(observed["id"])
+            observed = await self._update(obj, r, status, trunk_id, observed,
+                                          drift_check=False)
+        else:
+            mismatched = immutable_mismatches(r.desired, observed)
+            if mismatched:
+                raise Stalled("Conflict", f"Bolna trunk {trunk_id} has a different "
+                              f"{' and '.join(mismatched)} than spec; Bolna cannot change "
+                              "them: fix the spec or adopt another trunk")
+            if obj.annotations.get(names.TRUNK_ID_ANNOTATION) != trunk_id:
+                await self._record_id(obj, status, str(trunk_id))
+            observed = await self._update(obj, r, status, str(trunk_id), observed,
+                                          drift_check=drift_check)
+        self._synced(obj, status, observed, r)
+
+    async def _observe(self, r: Resolved, trunk_id: str, *, drift_check: bool,
+                       max_age: float) -> dict[str, Any] | None:
+        if drift_check:
+            return await self.snapshots.trunk(r.account, r.bolna, trunk_id, max_age)
+        try:
+            trunk = await r.bolna.get_trunk(trunk_id)
+        except NotFound:
+            return None
+        observed = trunk.model_dump(mode="json")
+        self.snapshots.remember(r.account, observed)
+        return observed
+
+    async def _find_by_name(self, r: Resolved) -> dict[str, Any] | None:
+        trunk = await r.bolna.find_trunk(r.desired.name)
+        return None if trunk is None else trunk.model_dump(mode="json")
+
+    async def _create(self, obj: TrunkObject, r: Resolved, status: _Status) -> dict[str, Any]:
+        status.set(createStartedAt=now_rfc3339())
+        await status.flush(self.kube)
+        body = r.desired.create_body()
+        if r.password is not None:
+            body["auth_password"] = r.password.value
+        try:
+            trunk = await r.bolna.create_trunk(TrunkCreate.model_validate(body))
+        except Conflict as error:
+            raise Stalled("Conflict", f"Bolna already has a trunk named {r.desired.name!r} "
+                          f"({error.message}): choose another spec.name, or adopt that trunk "
+                          f"with the annotation {names.TRUNK_ID_ANNOTATION}") from None
+        except UncertainOutcome as error:
+            raise RetryLater(f"the answer to the create was lost ({error}); the trunk is "
+                             "looked up by name before any new create", 1.0) from None
+        except PermanentError as error:
+            raise Stalled(_permanent_reason(error), f"Bolna rejected the trunk: "
+                          f"{error.message}") from None
+        observed = trunk.model_dump(mode="json")
+        self.snapshots.remember(r.account, observed)
+        await self._record_id(obj, status, str(observed["id"]))
+        if r.password is not None:
+            status.set(passwordSecretVersion=r.password.version)
+        self.events(obj.body, "Normal", "Created",
+                    f"created Bolna trunk {observed['id']} with "
+                    f"{len(r.desired.numbers)} number(s)")
+        return observed
+
+    async def _record_id(self, obj: TrunkObject, status: _Status, trunk_id: str) -> None:
+        status.set(trunkId=trunk_id, createStartedAt=None)
+        await status.flush(self.kube)
+        if obj.annotations.get(names.TRUNK_ID_ANNOTATION) != trunk_id:
+            await self.kube.patch_annotations(obj.namespace, obj.name,
+                                              {names.TRUNK_ID_ANNOTATION: trunk_id})
+            obj.annotations[names.TRUNK_ID_ANNOTATION] = trunk_id
+
+    async def _update(self, obj: TrunkObject, r: Resolved, status: _Status, trunk_id: str,
+                      observed: dict[str, Any], *, drift_check: bool) -> dict[str, Any]:
+        password_changed = (r.password is not None
+                            and status.get("passwordSecretVersion") != r.password.version)
+        plan = plan_trunk(r.desired, observed, password_changed=password_changed)
+        if plan.empty:
+            return observed
+        try:
+            if plan.patch or plan.send_password:
+                body = dict(plan.patch)
+                if plan.send_password and r.password is not None:
+                    body["auth_password"] = r.password.value
+                trunk = await r.bolna.update_trunk(trunk_id, TrunkUpdate.model_validate(body))
+                observed = trunk.model_dump(mode="json")
+            for number in plan.remove_numbers:
+                with contextlib.suppress(NotFound):  # already gone is what we wanted
+                    await r.bolna.delete_number(trunk_id, number.id)
+            for wanted in plan.add_numbers:
+                await r.bolna.add_number(trunk_id, NumberCreate(
+                    phone_number=wanted.phone_number, name=wanted.name))
+            if plan.add_numbers or plan.remove_numbers:
+                observed = (await r.bolna.get_trunk(trunk_id)).model_dump(mode="json")
+        except NotFound:
+            raise RetryLater(f"trunk {trunk_id} vanished from Bolna during the update", 1.0
+                             ) from None
+        except PermanentError as error:
+            raise Stalled(_permanent_reason(error), f"Bolna rejected the change: "
+                          f"{error.message}") from None
+        self.snapshots.remember(r.account, observed)
+        if r.password is not None:
+            status.set(passwordSecretVersion=r.password.version)
+        if drift_check:
+            self.events(obj.body, "Warning", "DriftCorrected", f"Bolna trunk {trunk_id} had "
+                        f"been changed outside the operator; restored {plan.summary()}")
+        else:
+            self.events(obj.body, "Normal", "Updated",
+                        f"updated Bolna trunk {trunk_id}: {plan.summary()}")
+        return observed
+
+    # ---- status ------------------------------------------------------------------
+
+    def _synced(self, obj: TrunkObject, status: _Status, observed: dict[str, Any],
+                r: Resolved) -> None:
+        numbers = [{"phoneNumber": str(n["phone_number"]), "id": str(n["id"])}
+                   for n in observed.get("phone_numbers") or () if not n.get("deleted")]
+        status.set(trunkId=str(observed["id"]), phoneNumbers=numbers,
+                   phoneNumberCount=len(numbers), observedGeneration=obj.generation,
+                   createStartedAt=None)
+        message = (f"Bolna trunk {observed['id']} and its {len(numbers)} number(s) match "
+                   "spec")
+        verdicts = [
+            Verdict("Synced", "True", "ReconcileSuccess", message),
+            Verdict("Reconciling", "False", "ReconcileSuccess", "Up to date"),
+            Verdict("Stalled", "False", "ReconcileSuccess", "Not stalled"),
+        ]
+        if not self.kamailio_configured:
+            verdicts.append(Verdict("Ready", "True", "Available", message))
+        status.conditions(verdicts)
+
+    def _stalled(self, obj: TrunkObject, status: _Status, stalled: Stalled) -> None:
+        self.events(obj.body, "Warning", stalled.reason, stalled.message)
+        status.set(observedGeneration=obj.generation)
+        status.conditions([
+            Verdict("Ready", "False", "Error", stalled.message),
+            Verdict("Synced", "False", stalled.reason, stalled.message),
+            Verdict("Reconciling", "False", stalled.reason, "Waiting for a change to the spec "
+                    "or a referenced Secret"),
+            Verdict("Stalled", "True", stalled.reason, stalled.message),
+        ])
+
+    def _retrying(self, obj: TrunkObject, status: _Status, message: str, reason: str) -> None:
+        self.events(obj.body, "Warning", reason, message)
+        ready_reason = "Creating" if not status.trunk_id else "Error"
+        status.conditions([
+            Verdict("Ready", "False", ready_reason, message),
+            Verdict("Synced", "False", reason, message),
+            Verdict("Reconciling", "True", reason, "Retrying with backoff"),
+            Verdict("Stalled", "False", reason, "Not stalled: retrying"),
+        ])
+
+    # ---- deletion ----------------------------------------------------------------
+
+    async def finalize(self, obj: TrunkObject) -> None:
+        """Delete from Bolna per deletionPolicy. Raises RetryLater while Bolna is down."""
+        async with self._lock(obj.uid):
+            policy = obj.spec.get("deletionPolicy", "Delete")
+            trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or obj.status.get(
+                "trunkId")
+            if policy == "Orphan":
+                self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} "
+                            "in place (deletionPolicy: Orphan)")
+                return
+            status = _Status(obj)
+            try:
+                r = await self._resolve(obj)
+                if not trunk_id and status.create_started:
+                    found = await self._find_by_name(r)
+                    trunk_id = str(found["id"]) if found else None
+                if trunk_id:
+                    await self._delete_in_bolna(r, trunk_id)
+                    self.snapshots.forget(r.account, trunk_id)
+                    self.events(obj.body, "Normal", "Deleted", f"deleted Bolna trunk "
+                                f"{trunk_id} and its numbers")
+            except Stalled as stalled:
+                if stalled.reason != "Rejected" or not trunk_id:
+                    # Without a token or a trunk there is nothing the operator can delete.
+                    self.events(obj.body, "Warning", stalled.reason, "not deleting in Bolna: "
+                                f"{stalled.message}")
+                    if stalled.reason in ("SecretNotFound", "NoToken") and trunk_id:
+                        status.conditions([Verdict("Ready", "False", "Deleting",
+                                                   stalled.message)])
+                        await status.flush(self.kube)
+                        raise RetryLater(stalled.message, 30.0) from None
+            except (TemporaryError, RetryLater) as error:
+                message = f"waiting to delete trunk {trunk_id} in Bolna: {error}"
+                status.conditions([
+                    Verdict("Ready", "False", "Deleting", message),
+                    Verdict("Synced", "False", "ReconcileError", message)])
+                await status.flush(self.kube)
+                delay = error.delay if isinstance(error, RetryLater) else _delay(
+                    error.retry_after if isinstance(error, RateLimited) else None)
+                raise RetryLater(message, delay) from None
+
+    async def _delete_in_bolna(self, r: Resolved, trunk_id: str) -> None:
+        try:
+            await r.bolna.delete_trunk(trunk_id)
+        except NotFound:
+            return
+
+
+class _Status:
+    """The status as read, the changes made, and one write if anything changed."""
+
+    def __init__(self, obj: TrunkObject) -> None:
+        self._obj = obj
+        self._current = dict(obj.status)
+        self._changes: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self._changes.get(key, self._current.get(key))
+
+    @property
+    def trunk_id(self) -> str | None:
+        value = self.get("trunkId")
+        return str(value) if value else None
+
+    @property
+    def create_started(self) -> bool:
+        return bool(self.get("createStartedAt"))
+
+    @property
+    def has_conditions(self) -> bool:
+        return bool(self.get("conditions"))
+
+    def set(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            if self._current.get(key) != value:
+                self._changes[key] = value
+            else:
+                self._changes.pop(key, None)
+
+    def conditions(self, verdicts: list[Verdict]) -> None:
+        current = self.get("conditions") or []
+        updated = set_conditions(current, verdicts, self._obj.generation)
+        if _without_times(updated) != _without_times(self._current.get("conditions") or []):
+            self._changes["conditions"] = updated
+        else:
+            self._changes.pop("conditions", None)
+
+    async def flush(self, kube: Kube) -> None:
+        if not self._changes:
+            return
+        await kube.patch_status(self._obj.namespace, self._obj.name, self._changes)
+        self._current.update(self._changes)
+        self._current = {k: v for k, v in self._current.items() if v is not None}
+        self._obj.status = dict(self._current)
+        self._changes = {}
+
+
+def _without_times(conditions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(c.get("type"), c.get("status"), c.get("reason"), c.get("message"),
+             c.get("observedGeneration")) for c in conditions]
+
+
+def _account_label(token: SecretStr) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:12]
+
+
+def _permanent_reason(error: PermanentError) -> str:
+    if isinstance(error, Unauthorized):
+        return "Unauthorized"
+    if isinstance(error, Conflict):
+        return "Conflict"
+    return "Rejected"
+
+
+def _delay(retry_after: float | None) -> float:
+    """Kopf's retry delay: Bolna's Retry-After when given, else a jittered few seconds."""
+    if retry_after is not None:
+        return max(1.0, retry_after)
+    return 2.0 + random.uniform(0, 3.0)
+

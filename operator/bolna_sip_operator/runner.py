@@ -1,0 +1,44 @@
+"""Start the operator: logging that keeps secrets out, then Kopf with our handlers.
+
+Debug logging is for the operator's own decisions. Client libraries that log whole
+HTTP exchanges at DEBUG (kubernetes_asyncio prints response bodies, which for a Secret
+read would be its base64 data) are held at INFO whatever the level, so ``--debug`` is
+safe to turn on in production.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import kopf
+
+from .config import OperatorSettings
+
+_CHATTY_LOGGERS = ("kubernetes_asyncio", "kubernetes", "urllib3", "httpcore", "hpack",
+                   "aiohttp.access", "asyncio")
+
+
+def configure_logging(debug: bool) -> None:
+    """Kopf's log format; DEBUG for us and Kopf when asked, never for HTTP internals."""
+    kopf.configure(debug=debug, verbose=debug)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if name != "hpack" else logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None) -> None:
+    """Run until SIGTERM or SIGINT. Blocks."""
+    os.environ["BOLNA_SIP_DRIFT_INTERVAL"] = str(settings.drift_interval)
+    if settings.kubeconfig is not None:
+        os.environ["KUBECONFIG"] = str(settings.kubeconfig)
+    configure_logging(settings.debug)
+    from . import handlers  # noqa: F401 (registers the handlers with Kopf)
+
+    kopf.run(
+        standalone=True,
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        memo=kopf.Memo(config=settings),
+        liveness_endpoint=liveness_endpoint,
+    )
