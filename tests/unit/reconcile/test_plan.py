@@ -22,7 +22,8 @@ def _as_bolna_returns(spec: SipTrunkSpec, name: str = "trunk") -> dict[str, Any]
     """The trunk JSON Bolna would hold after creating this spec."""
     desired = desired_trunk(spec, name)
     body = desired.create_body()
-    trunk = {**body, "id": "01TRUNK", "created_at": "2026-01-01T00:00:00Z"}
+    trunk = {**body, "id": "01TRUNK", "created_at": "2026-01-01T00:00:00Z",
+             "is_active": desired.fields["is_active"]}
     trunk["gateways"] = [{**g, "id": f"01GW{i}"} for i, g in enumerate(body["gateways"])]
     trunk["phone_numbers"] = [{**n, "id": f"01NUM{i}", "deleted": False}
                               for i, n in enumerate(body.get("phone_numbers", []))]
@@ -38,6 +39,13 @@ def test_create_body_carries_numbers_and_bolna_field_names() -> None:
     assert body["phone_numbers"] == [{"phone_number": "+14155550123", "name": "Sales"},
                                      {"phone_number": "919876543210"}]
     assert "auth_password" not in body
+
+
+def test_is_active_is_not_a_create_field_and_is_patched_after() -> None:
+    spec = _spec(active=False)
+    assert "is_active" not in desired_trunk(spec, "t").create_body()
+    created = _as_bolna_returns(_spec(active=True))
+    assert plan_trunk(desired_trunk(spec, "t"), created).patch == {"is_active": False}
 
 
 def test_name_defaults_to_the_object_name_and_port_to_the_transport() -> None:
