@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +21,8 @@ examples:
   bolna-sip-operator crd | kubectl apply -f -     install or upgrade the CRD
   bolna-sip-operator validate examples/           check manifests before applying them
   bolna-sip-operator validate -o yaml trunk.yaml  print them with defaults filled in
+  bolna-sip-operator emulator --token dev-token   a local Bolna API for tests and demos
+  BOLNA_API_TOKEN=... bolna-sip-operator run      run the operator against the cluster
 
 Run 'bolna-sip-operator COMMAND --help' for each command's options.
 """
@@ -36,6 +39,54 @@ examples:
   bolna-sip-operator validate examples/
   kubectl get siptrunk twilio -o yaml | bolna-sip-operator validate -
 """
+
+_EMULATOR_EPILOG = """\
+Serves Bolna's /sip-trunks API on this machine, for tests, benchmarks and the local
+demo: the documented status codes, bodies and validation messages, and the rate limit
+(per account, answered 429). Each token is its own account, with its own trunks. On
+start it prints one line to stdout, 'bolna emulator listening on http://HOST:PORT'
+(with --port 0, the port it picked), then one access line per request to stderr
+(never a token or a password). SIGTERM or Ctrl-C stops it.
+
+Tokens may also come from the environment, comma-separated, which keeps them off the
+command line: BOLNA_EMULATOR_TOKENS=tok-a,tok-b.
+
+Faults apply to /sip-trunks requests only, drawn from one generator seeded by --seed
+(the same seed and requests meet the same faults). The admin API under /_emulator/
+(no auth, never faulted) shows and changes everything at runtime:
+  GET state | requests[?since=SEQ] | stats | faults     PUT faults     POST reset
+PUT faults takes a JSON object with any of latency_ms, latency_jitter_ms, error_rate,
+timeout_rate, timeout_seconds, drop_after_commit_rate, rate_limit, rate_window_seconds,
+retry_after, burst_retry_after_seconds, seed, and burst_429 (answer the next N
+requests 429); it answers the settings now in force.
+
+examples:
+  bolna-sip-operator emulator --port 8055 --token dev-token
+  BOLNA_EMULATOR_TOKENS=tok-a,tok-b bolna-sip-operator emulator --state /tmp/bolna.json
+  bolna-sip-operator emulator --token t --error-rate 0.2 --drop-after-commit-rate 0.1 --seed 7
+  curl -X PUT http://127.0.0.1:8055/_emulator/faults -d '{"burst_429": 5}'
+"""
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +113,135 @@ def _parser() -> argparse.ArgumentParser:
                                "each valid SipTrunk with its defaults filled in")
     validate.add_argument("-q", "--quiet", action="store_true",
                           help="print only the invalid documents")
+
+    emulator = commands.add_parser(
+        "emulator", help="run a local emulator of Bolna's SIP trunk API",
+        description="Run an emulator of Bolna's /sip-trunks API, with switchable faults.",
+        epilog=_EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    emulator.add_argument("--host", default="127.0.0.1",
+                          help="address to listen on (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=0,
+                          help="port to listen on; 0 (default) picks a free one")
+    emulator.add_argument("--token", action="append", default=[], metavar="TOKEN",
+                          help="an API token, its own account; repeat for more accounts")
+    emulator.add_argument("--state", metavar="FILE",
+                          help="keep state in this file across restarts: JSON lines, a "
+                               "snapshot then one line per change, each written before its "
+                               "answer; mode 0600, as it holds SIP passwords. Default: in "
+                               "memory only")
+    emulator.add_argument("--rate-limit", type=_positive_int, default=1000, metavar="N",
+                          help="requests per window per account, then 429 (default 1000)")
+    emulator.add_argument("--rate-window", type=float, default=60.0, metavar="SECONDS",
+                          help="sliding window of --rate-limit (default 60)")
+    emulator.add_argument("--no-retry-after", dest="retry_after", action="store_false",
+                          help="send 429s without a Retry-After header (Bolna does not "
+                               "promise one)")
+    emulator.add_argument("--latency-ms", type=_not_negative, default=0.0, metavar="MS",
+                          help="fault: delay every answer by MS (default 0)")
+    emulator.add_argument("--latency-jitter-ms", type=_not_negative, default=0.0,
+                          metavar="MS", help="fault: a further random 0..MS delay")
+    emulator.add_argument("--error-rate", type=_share, default=0.0, metavar="SHARE",
+                          help="fault: answer this share (0..1) 500/502/503, before "
+                               "changing anything")
+    emulator.add_argument("--timeout-rate", type=_share, default=0.0, metavar="SHARE",
+                          help="fault: hold this share of requests, then close without "
+                               "an answer")
+    emulator.add_argument("--timeout-seconds", type=_not_negative, default=30.0,
+                          metavar="SECONDS", help="how long a timed-out request is held "
+                                                  "(default 30)")
+    emulator.add_argument("--drop-after-commit-rate", type=_share, default=0.0,
+                          metavar="SHARE",
+                          help="fault: make the change of this share of successful "
+                               "POST/PATCH/DELETE, then drop the connection unanswered "
+                               "(the lost response)")
+    emulator.add_argument("--seed", type=int, metavar="N",
+                          help="seed of the fault generator (default: random, shown by "
+                               "GET /_emulator/faults)")
+    _add_run(commands)
     return parser
+
+
+_RUN_EPILOG = """\
+Runs until SIGTERM or Ctrl-C. Each SipTrunk is reconciled on create, on every spec
+change, when a Secret it references changes, at start-up, and every --drift-interval
+seconds against one list of trunks per Bolna account (so changes made in Bolna's
+dashboard are put back).
+
+The default Bolna API token is read from the file given by --token-file (a mounted
+Secret) or from the environment variable BOLNA_API_TOKEN, never from a flag, so it does
+not show in the process list. SipTrunks with spec.apiTokenSecretRef use their own.
+
+Every flag can also be set as BOLNA_SIP_<FLAG> (e.g. BOLNA_SIP_DRIFT_INTERVAL=60).
+
+examples:
+  BOLNA_API_TOKEN=... bolna-sip-operator run
+  bolna-sip-operator run --token-file /var/run/bolna/token --namespace telephony
+  bolna-sip-operator run --bolna-url http://127.0.0.1:8055 --drift-interval 30 --debug
+"""
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .config import env_default
+
+    run = commands.add_parser(
+        "run", help="run the operator against the current cluster",
+        description="Keep Bolna equal to every SipTrunk in the cluster.",
+        epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--bolna-url", default=env_default("bolna-url", "https://api.bolna.ai"),
+                     help="Bolna API base URL (default %(default)s)")
+    run.add_argument("--token-file", default=env_default("token-file"), metavar="FILE",
+                     help="file holding the default Bolna API token")
+    run.add_argument("--drift-interval", type=float,
+                     default=float(env_default("drift-interval", "300") or 300),
+                     metavar="SECONDS",
+                     help="seconds between drift checks against Bolna (default %(default)s)")
+    run.add_argument("--request-timeout", type=float,
+                     default=float(env_default("request-timeout", "10") or 10),
+                     metavar="SECONDS", help="Bolna call timeout (default %(default)s)")
+    run.add_argument("--rate-limit", type=int,
+                     default=int(env_default("rate-limit", "950") or 950), metavar="N",
+                     help="Bolna calls per minute per account; Bolna allows 1000 "
+                          "(default %(default)s)")
+    run.add_argument("--namespace", action="append", default=[], metavar="NS",
+                     help="watch only this namespace (repeat; globs like 'team-*' work); "
+                          "default: all namespaces")
+    run.add_argument("--kubeconfig", default=env_default("kubeconfig"), metavar="FILE",
+                     help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    run.add_argument("--health-port", type=int,
+                     default=int(env_default("health-port", "8080") or 8080), metavar="PORT",
+                     help="serve the liveness probe on 127.0.0.1:PORT/healthz, or 0 for "
+                          "none (default %(default)s)")
+    run.add_argument("--health-host", default=env_default("health-host", "127.0.0.1"),
+                     metavar="ADDR", help="address of the liveness probe (default "
+                                          "%(default)s; 0.0.0.0 in a pod)")
+    run.add_argument("--debug", action="store_true",
+                     default=(env_default("debug", "") or "").lower() in ("1", "true"),
+                     help="log at DEBUG level (secrets are never logged)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import OperatorSettings, token_from_environment
+    from .runner import run
+
+    try:
+        token = token_from_environment(Path(args.token_file) if args.token_file else None)
+        settings = OperatorSettings(
+            bolna_url=args.bolna_url, default_token=token,
+            drift_interval=args.drift_interval, request_timeout=args.request_timeout,
+            rate_limit_per_minute=args.rate_limit, namespaces=tuple(args.namespace),
+            kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, debug=args.debug)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if token is None:
+        print("warning: no default Bolna token (BOLNA_API_TOKEN or --token-file): only "
+              "SipTrunks with spec.apiTokenSecretRef can be reconciled", file=sys.stderr)
+    liveness = (f"http://{args.health_host}:{args.health_port}/healthz"
+                if args.health_port else None)
+    run(settings, liveness_endpoint=liveness)
+    return 0
 
 
 def _crd() -> int:
@@ -107,6 +286,37 @@ def _validate(paths: Sequence[str], output: str, quiet: bool) -> int:
     return 1 if invalid else 0
 
 
+def _emulator(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bolna_emulator import TOKENS_ENV
+    from bolna_emulator.app import EmulatorConfig, run
+    from bolna_emulator.faults import FaultSettings
+
+    given = [*args.token, *os.environ.get(TOKENS_ENV, "").split(",")]
+    tokens = tuple(dict.fromkeys(token.strip() for token in given if token.strip()))
+    if not tokens:
+        print(f"error: no API token: give --token, or set {TOKENS_ENV}", file=sys.stderr)
+        return 2
+    if any(any(c.isspace() for c in token) for token in tokens):
+        print("error: a token must not contain spaces", file=sys.stderr)
+        return 2
+    try:
+        faults = FaultSettings(
+            latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms,
+            error_rate=args.error_rate, timeout_rate=args.timeout_rate,
+            timeout_seconds=args.timeout_seconds,
+            drop_after_commit_rate=args.drop_after_commit_rate,
+            rate_limit=args.rate_limit, rate_window_seconds=args.rate_window,
+            retry_after=args.retry_after)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return run(EmulatorConfig(tokens=tokens, host=args.host, port=args.port,
+                              state_file=Path(args.state) if args.state else None,
+                              faults=faults, seed=args.seed))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -114,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _crd()
     if args.command == "validate":
         return _validate(args.paths, args.output, args.quiet)
+    if args.command == "emulator":
+        return _emulator(args)
+    if args.command == "run":
+        return _run(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -1,0 +1,179 @@
+"""Fault switches, and the decision drawn from them for each request.
+
+The faults are the ones a client of Bolna must survive: slow answers, 5xx answers,
+requests that hang and then die, bursts of 429, and the lost response (the change is
+made, then the connection drops before the answer, so the client cannot tell whether
+its create happened).
+
+Every ``/sip-trunks`` request draws the same five numbers from one seeded generator,
+whatever the settings and whatever the outcome, so the same seed and the same sequence
+of requests meet the same faults: a failure seen once can be replayed. When no seed is
+given one is picked and reported by the admin API, for the same reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["ERROR_STATUSES", "FaultDecision", "FaultInjector", "FaultSettings"]
+
+ERROR_STATUSES = (500, 502, 503)
+"""The 5xx answers of the error fault, picked at random: a client must treat them alike."""
+
+FaultKind = Literal["burst-429", "timeout", "error"]
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Fault switches and limits; all can be changed at runtime (``PUT /_emulator/faults``).
+
+    Attributes:
+        latency_ms: added to every ``/sip-trunks`` answer.
+        latency_jitter_ms: a further uniform 0..jitter ms.
+        error_rate: share of requests answered 500/502/503 before anything is done.
+        timeout_rate: share of requests held for ``timeout_seconds``, then closed
+            without an answer (drawn before ``error_rate``).
+        timeout_seconds: how long a timed-out request is held.
+        drop_after_commit_rate: share of successful POST/PATCH/DELETE whose change is
+            made and whose connection is then dropped without an answer.
+        rate_limit: requests per ``rate_window_seconds`` per account (Bolna: 1000/min).
+        rate_window_seconds: the sliding window of the rate limit.
+        retry_after: send ``Retry-After`` with 429 answers (Bolna does not promise it).
+        burst_retry_after_seconds: the ``Retry-After`` of a 429 burst's answers.
+    """
+
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_seconds: float = 30.0
+    drop_after_commit_rate: float = 0.0
+    rate_limit: int = 1000
+    rate_window_seconds: float = 60.0
+    retry_after: bool = True
+    burst_retry_after_seconds: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "timeout_rate", "drop_after_commit_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        for name in ("latency_ms", "latency_jitter_ms", "timeout_seconds"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a number of at least 0")
+        if self.rate_limit < 1:
+            raise ValueError("rate_limit must be at least 1")
+        if not math.isfinite(self.rate_window_seconds) or self.rate_window_seconds <= 0:
+            raise ValueError("rate_window_seconds must be more than 0")
+        if self.burst_retry_after_seconds < 0:
+            raise ValueError("burst_retry_after_seconds must be at least 0")
+
+    def with_changes(self, changes: Mapping[str, object]) -> FaultSettings:
+        """A copy with ``changes`` applied, each checked for its type and range.
+
+        Raises:
+            ValueError: an unknown setting, a wrong type or a value out of range.
+        """
+        kinds = {f.name: f.type for f in dataclasses.fields(self)}
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in kinds:
+                raise ValueError(f"unknown fault setting {name!r}; known: "
+                                 f"{', '.join(sorted(kinds))}")
+            kind = kinds[name]
+            if kind == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false")
+            elif kind == "int":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError(f"{name} must be an integer")
+            elif not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a number")
+            values[name] = float(value) if kind == "float" else value
+        return dataclasses.replace(self, **values)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    """What happens to one request.
+
+    Attributes:
+        delay_seconds: wait this long first.
+        kind: answer with this fault instead of the API (None: the API answers).
+        error_status: the 5xx to answer when ``kind`` is ``"error"``.
+        drop_after_commit: if the API answers 2xx to a POST/PATCH/DELETE, drop the
+            connection instead of sending it.
+    """
+
+    delay_seconds: float = 0.0
+    kind: FaultKind | None = None
+    error_status: int = 500
+    drop_after_commit: bool = False
+
+
+NO_FAULT = FaultDecision()
+
+
+class FaultInjector:
+    """The current settings, the seeded generator, and the 429 burst countdown."""
+
+    def __init__(self, settings: FaultSettings, seed: int | None = None) -> None:
+        self.settings = settings
+        self.burst_remaining = 0
+        self.seed = secrets.randbits(32) if seed is None else seed
+        self._rng = random.Random(self.seed)
+
+    def update(self, changes: Mapping[str, object]) -> None:
+        """Apply ``PUT /_emulator/faults``: settings, plus ``seed`` (re-seeds the
+        generator) and ``burst_429`` (answer the next N requests 429). All are checked
+        before any is applied.
+
+        Raises:
+            ValueError: as :meth:`FaultSettings.with_changes`, or a bad seed or burst.
+        """
+        rest = dict(changes)
+        seed = rest.pop("seed", None)
+        burst = rest.pop("burst_429", None)
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError("seed must be an integer")
+        if burst is not None and (not isinstance(burst, int) or isinstance(burst, bool)
+                                  or burst < 0):
+            raise ValueError("burst_429 must be an integer of at least 0")
+        settings = self.settings.with_changes(rest)
+        self.settings = settings
+        if seed is not None:
+            self.seed = seed
+            self._rng = random.Random(seed)
+        if burst is not None:
+            self.burst_remaining = burst
+
+    def decide(self, *, mutating: bool) -> FaultDecision:
+        """Draw the fate of one ``/sip-trunks`` request (always five draws)."""
+        s = self.settings
+        jitter, timeout, error, status, drop = (self._rng.random() for _ in range(5))
+        kind: FaultKind | None = None
+        if self.burst_remaining > 0:
+            self.burst_remaining -= 1
+            kind = "burst-429"
+        elif timeout < s.timeout_rate:
+            kind = "timeout"
+        elif error < s.error_rate:
+            kind = "error"
+        return FaultDecision(
+            delay_seconds=(s.latency_ms + jitter * s.latency_jitter_ms) / 1000.0,
+            kind=kind,
+            error_status=ERROR_STATUSES[int(status * len(ERROR_STATUSES))],
+            drop_after_commit=mutating and kind is None and drop < s.drop_after_commit_rate,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.settings.to_json(), "burst_429": self.burst_remaining,
+                "seed": self.seed}
