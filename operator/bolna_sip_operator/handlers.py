@@ -58,6 +58,16 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo["reconciler"] = TrunkReconciler(kube, memo["accounts"], post_event)
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Kopf's own in-cluster and kubeconfig logins, read when called.
+
+    Kopf's default login goes through whichever client library is installed; the
+    official one reads $KUBECONFIG once, at import, before ``--kubeconfig`` is applied.
+    """
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     """Close the Bolna and Kubernetes sessions."""

@@ -19,7 +19,7 @@ from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
-from tests.corpus import USERPASS_SPEC, manifest
+from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks
 from tests.integration.operator_process import OperatorProcess
 
@@ -52,8 +52,43 @@ def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
         drift_interval=DRIFT_INTERVAL, extra_args=("--namespace", "op-*"))
     process.start()
+    _warm_up(control_plane, emulator)
     yield process
     process.stop()
+
+
+def _warm_up(control_plane: ControlPlane, emulator: EmulatorProcess) -> None:
+    """Wait until the operator reconciles a trunk end to end, then forget it in Bolna.
+
+    Kopf reports live before its namespace observer has listed namespaces; a namespace
+    created in that gap was seen to be missed. Tests start once one trunk is Ready.
+    """
+    configuration = client.Configuration()
+    configuration.host = control_plane.server
+    configuration.ssl_ca_cert = str(control_plane.ca_file)
+    configuration.api_key = {"authorization": control_plane.token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    with client.ApiClient(configuration) as api:
+        trunks = Trunks(client.CustomObjectsApi(api))
+        for _attempt in range(4):
+            name = f"op-warmup-{uuid.uuid4().hex[:6]}"
+            client.CoreV1Api(api).create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+            trunks.create(name, manifest(IP_BASED_SPEC, name="warm-up"))
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if condition(trunks.get(name, "warm-up"), "Ready").get("status") == "True":
+                    break
+                time.sleep(0.5)
+            else:
+                continue
+            trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", name,
+                                                       "siptrunks", "warm-up")
+            wait_for("the warm-up trunk to go", lambda: not _exists(trunks, name, "warm-up"))
+            break
+        else:
+            pytest.fail("the operator never made a first trunk Ready")
+    emulator.reset()
 
 
 @pytest.fixture
@@ -128,8 +163,11 @@ def events(core: client.CoreV1Api, namespace: str) -> list[Any]:
     return list(core.list_namespaced_event(namespace).items)
 
 
-def userpass(name: str = "trunk", **changes: Any) -> dict[str, Any]:
+def userpass(name: str = "trunk", *, spec_name: str | None = None, **changes: Any
+             ) -> dict[str, Any]:
     """A userpass SipTrunk whose password Secret is ``twilio-sip``."""
+    if spec_name is not None:
+        changes["name"] = spec_name
     return manifest({**USERPASS_SPEC, **changes}, name=name)
 
 
@@ -248,7 +286,7 @@ def test_adoption_takes_over_an_existing_trunk_without_creating_one(
         "auth_username": "old-user", "auth_password": "dashboard-pw",
         "gateways": [{"gateway_address": "old.example.com"}]})
     before = len(bolna_trunks(emulator))
-    document = userpass(name="adopted", **{"name": "Made In Dashboard"})
+    document = userpass(name="adopted", spec_name="Made In Dashboard")
     document["metadata"]["annotations"] = {"sip.bolna.ai/trunk-id": existing["id"]}
     trunk = create_ready(trunks, core, namespace, document)
     assert trunk["status"]["trunkId"] == existing["id"]
@@ -311,7 +349,7 @@ def test_a_name_taken_in_bolna_stalls_without_a_retry_storm(
         "gateways": [{"gateway_address": "x.example.com"}],
         "ip_identifiers": [{"ip_address": "203.0.113.1"}]})
     _secret(core, namespace, "twilio-sip", password=CANARY_PASSWORD)
-    trunks.create(namespace, userpass(name="clash", **{"name": "Taken"}))
+    trunks.create(namespace, userpass(name="clash", spec_name="Taken"))
     trunk = wait_condition(trunks, namespace, "clash", "Stalled", "True")
     assert condition(trunk, "Stalled")["reason"] == "Conflict"
     assert "sip.bolna.ai/trunk-id" in condition(trunk, "Stalled")["message"]

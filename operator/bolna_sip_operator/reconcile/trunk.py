@@ -145,9 +145,29 @@ class TrunkReconciler:
         self.snapshots = snapshots or AccountSnapshots()
         self.kamailio_configured = kamailio_configured
         self._locks: dict[str, asyncio.Lock] = {}
+        self._written: dict[str, tuple[dict[str, Any], str | None]] = {}
 
     def _lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
+
+    def _catch_up(self, obj: TrunkObject) -> None:
+        """Replace a stale body's status with what this operator last wrote.
+
+        Two causes can queue a reconcile of one trunk at once (its own event and a
+        Secret's); the second one waits for the lock holding a body read before the
+        first one created the trunk. Without this it would not see the new trunk ID and
+        would create again. This operator is the only writer of status, so what it wrote
+        last is the newest status there is.
+        """
+        written = self._written.get(obj.uid)
+        if written is not None:
+            obj.status = dict(written[0])
+            if written[1]:
+                obj.annotations.setdefault(names.TRUNK_ID_ANNOTATION, written[1])
+
+    def _remember(self, obj: TrunkObject) -> None:
+        self._written[obj.uid] = (dict(obj.status),
+                                  obj.annotations.get(names.TRUNK_ID_ANNOTATION))
 
     # ---- reconcile ---------------------------------------------------------------
 
@@ -160,30 +180,38 @@ class TrunkReconciler:
         Stalled trunk whose spec and Secrets have not changed is left alone.
         """
         async with self._lock(obj.uid):
-            if drift_check and self._stalled_on_this_generation(obj):
-                return
-            status = _Status(obj)
+            self._catch_up(obj)
             try:
-                resolved = await self._resolve(obj)
-                await self._sync(obj, resolved, status, drift_check=drift_check,
-                                 max_age=max_age)
-            except Stalled as stalled:
-                self._stalled(obj, status, stalled)
-            except RetryLater as retry:
-                self._retrying(obj, status, str(retry), "ReconcileError")
-                await status.flush(self.kube)
-                raise
-            except RateLimited as error:
-                message = f"Bolna is rate limiting this account: {error}"
-                self._retrying(obj, status, message, "RateLimited")
-                await status.flush(self.kube)
-                raise RetryLater(message, _delay(error.retry_after)) from None
-            except TemporaryError as error:
-                message = f"Bolna could not be reached or failed: {error}"
-                self._retrying(obj, status, message, "ReconcileError")
-                await status.flush(self.kube)
-                raise RetryLater(message, _delay(None)) from None
+                await self._reconcile_locked(obj, drift_check=drift_check, max_age=max_age)
+            finally:
+                self._remember(obj)
+
+    async def _reconcile_locked(self, obj: TrunkObject, *, drift_check: bool,
+                                max_age: float) -> None:
+        if drift_check and self._stalled_on_this_generation(obj):
+            return
+        status = _Status(obj)
+        try:
+            resolved = await self._resolve(obj)
+            await self._sync(obj, resolved, status, drift_check=drift_check,
+                             max_age=max_age)
+        except Stalled as stalled:
+            self._stalled(obj, status, stalled)
+        except RetryLater as retry:
+            self._retrying(obj, status, str(retry), "ReconcileError")
             await status.flush(self.kube)
+            raise
+        except RateLimited as error:
+            message = f"Bolna is rate limiting this account: {error}"
+            self._retrying(obj, status, message, "RateLimited")
+            await status.flush(self.kube)
+            raise RetryLater(message, _delay(error.retry_after)) from None
+        except TemporaryError as error:
+            message = f"Bolna could not be reached or failed: {error}"
+            self._retrying(obj, status, message, "ReconcileError")
+            await status.flush(self.kube)
+            raise RetryLater(message, _delay(None)) from None
+        await status.flush(self.kube)
 
     def _stalled_on_this_generation(self, obj: TrunkObject) -> bool:
         for condition in obj.status.get("conditions") or ():
@@ -404,43 +432,49 @@ class TrunkReconciler:
     async def finalize(self, obj: TrunkObject) -> None:
         """Delete from Bolna per deletionPolicy. Raises RetryLater while Bolna is down."""
         async with self._lock(obj.uid):
-            policy = obj.spec.get("deletionPolicy", "Delete")
-            trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or obj.status.get(
-                "trunkId")
-            if policy == "Orphan":
-                self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} "
-                            "in place (deletionPolicy: Orphan)")
-                return
-            status = _Status(obj)
-            try:
-                r = await self._resolve(obj)
-                if not trunk_id and status.create_started:
-                    found = await self._find_by_name(r)
-                    trunk_id = str(found["id"]) if found else None
-                if trunk_id:
-                    await self._delete_in_bolna(r, trunk_id)
-                    self.snapshots.forget(r.account, trunk_id)
-                    self.events(obj.body, "Normal", "Deleted", f"deleted Bolna trunk "
-                                f"{trunk_id} and its numbers")
-            except Stalled as stalled:
-                if stalled.reason != "Rejected" or not trunk_id:
-                    # Without a token or a trunk there is nothing the operator can delete.
-                    self.events(obj.body, "Warning", stalled.reason, "not deleting in Bolna: "
-                                f"{stalled.message}")
-                    if stalled.reason in ("SecretNotFound", "NoToken") and trunk_id:
-                        status.conditions([Verdict("Ready", "False", "Deleting",
-                                                   stalled.message)])
-                        await status.flush(self.kube)
-                        raise RetryLater(stalled.message, 30.0) from None
-            except (TemporaryError, RetryLater) as error:
-                message = f"waiting to delete trunk {trunk_id} in Bolna: {error}"
-                status.conditions([
-                    Verdict("Ready", "False", "Deleting", message),
-                    Verdict("Synced", "False", "ReconcileError", message)])
-                await status.flush(self.kube)
-                delay = error.delay if isinstance(error, RetryLater) else _delay(
-                    error.retry_after if isinstance(error, RateLimited) else None)
-                raise RetryLater(message, delay) from None
+            self._catch_up(obj)
+            await self._finalize_locked(obj)
+        self._written.pop(obj.uid, None)
+        self._locks.pop(obj.uid, None)
+
+    async def _finalize_locked(self, obj: TrunkObject) -> None:
+        policy = obj.spec.get("deletionPolicy", "Delete")
+        trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or obj.status.get(
+            "trunkId")
+        if policy == "Orphan":
+            self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} "
+                        "in place (deletionPolicy: Orphan)")
+            return
+        status = _Status(obj)
+        try:
+            r = await self._resolve(obj)
+            if not trunk_id and status.create_started:
+                found = await self._find_by_name(r)
+                trunk_id = str(found["id"]) if found else None
+            if trunk_id:
+                await self._delete_in_bolna(r, trunk_id)
+                self.snapshots.forget(r.account, trunk_id)
+                self.events(obj.body, "Normal", "Deleted", f"deleted Bolna trunk "
+                            f"{trunk_id} and its numbers")
+        except Stalled as stalled:
+            if stalled.reason != "Rejected" or not trunk_id:
+                # Without a token or a trunk there is nothing the operator can delete.
+                self.events(obj.body, "Warning", stalled.reason, "not deleting in Bolna: "
+                            f"{stalled.message}")
+                if stalled.reason in ("SecretNotFound", "NoToken") and trunk_id:
+                    status.conditions([Verdict("Ready", "False", "Deleting",
+                                               stalled.message)])
+                    await status.flush(self.kube)
+                    raise RetryLater(stalled.message, 30.0) from None
+        except (TemporaryError, RetryLater) as error:
+            message = f"waiting to delete trunk {trunk_id} in Bolna: {error}"
+            status.conditions([
+                Verdict("Ready", "False", "Deleting", message),
+                Verdict("Synced", "False", "ReconcileError", message)])
+            await status.flush(self.kube)
+            delay = error.delay if isinstance(error, RetryLater) else _delay(
+                error.retry_after if isinstance(error, RateLimited) else None)
+            raise RetryLater(message, delay) from None
 
     async def _delete_in_bolna(self, r: Resolved, trunk_id: str) -> None:
         try:
