@@ -84,7 +84,8 @@ def _warm_up(control_plane: ControlPlane, emulator: EmulatorProcess) -> None:
                 continue
             trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", name,
                                                        "siptrunks", "warm-up")
-            wait_for("the warm-up trunk to go", lambda: not _exists(trunks, name, "warm-up"))
+            wait_for("the warm-up trunk to go",
+                     lambda ns=name: not _exists(trunks, ns, "warm-up"))
             break
         else:
             pytest.fail("the operator never made a first trunk Ready")
