@@ -6,6 +6,7 @@ status, conditions and Events, and what Bolna stores.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -84,8 +85,7 @@ def _warm_up(control_plane: ControlPlane, emulator: EmulatorProcess) -> None:
                 continue
             trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", name,
                                                        "siptrunks", "warm-up")
-            wait_for("the warm-up trunk to go",
-                     lambda ns=name: not _exists(trunks, ns, "warm-up"))
+            wait_for("the warm-up trunk to go", functools.partial(_gone, trunks, name))
             break
         else:
             pytest.fail("the operator never made a first trunk Ready")
@@ -253,6 +253,10 @@ def test_orphan_leaves_the_trunk_in_bolna(
                                                "siptrunks", "kept")
     wait_for("the SipTrunk to go", lambda: not _exists(trunks, namespace, "kept"))
     assert bolna_trunk(emulator, trunk_id) is not None
+
+
+def _gone(trunks: Trunks, namespace: str) -> bool:
+    return not _exists(trunks, namespace, "warm-up")
 
 
 def _exists(trunks: Trunks, namespace: str, name: str) -> bool:
