@@ -20,9 +20,9 @@ from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
+from bolna_sip_operator.devenv.operator_process import OperatorProcess
 from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks
-from tests.integration.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,8 @@
 """The operator as users run it: ``bolna-sip-operator run`` in its own process.
 
-Tests talk to it only through what a user sees: the SipTrunks' status and Events, and
-Bolna's (the emulator's) stored state. Its log goes to a file so tests can check that
-no secret ever appears in it.
+Tests and benchmarks talk to it only through what a user sees: the SipTrunks' status
+and Events, and Bolna's (the emulator's) stored state. Its log goes to a file, so tests
+can check that no secret ever appears in it.
 """
 
 from __future__ import annotations
