@@ -454,3 +454,31 @@ def test_no_secret_ever_reaches_logs_events_status_or_annotations(
     for where, text in seen.items():
         for leak in leaks:
             assert leak not in text, f"a secret reached the {where}"
+
+
+def test_a_trunk_deleted_while_bolna_is_down_waits_and_says_why(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, namespace: str) -> None:
+    trunk_id = create_ready(trunks, core, namespace, userpass(name="outage"))["status"][
+        "trunkId"]
+    emulator.set_faults(error_rate=1.0)
+    try:
+        trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", namespace,
+                                                   "siptrunks", "outage")
+        terminating = wait_for("Ready=False reason Deleting", lambda: (
+            condition(trunks.get(namespace, "outage"), "Ready").get("reason") == "Deleting"
+            and trunks.get(namespace, "outage")), timeout=60)
+        assert terminating["metadata"]["deletionTimestamp"]
+        assert trunk_id in condition(terminating, "Ready")["message"]
+        assert bolna_trunk_in_state(emulator, trunk_id)
+    finally:
+        emulator.set_faults(error_rate=0.0)
+    wait_for("the SipTrunk to go once Bolna is back",
+             lambda: not _exists(trunks, namespace, "outage"), timeout=60)
+    assert bolna_trunk(emulator, trunk_id) is None
+
+
+def bolna_trunk_in_state(emulator: EmulatorProcess, trunk_id: str) -> bool:
+    """Whether Bolna still holds the trunk, read through the emulator's admin API (which
+    faults never touch)."""
+    return trunk_id in json.dumps(emulator.state())
