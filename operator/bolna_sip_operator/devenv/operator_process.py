@@ -28,13 +28,15 @@ class OperatorProcess:
     """Start, stop and read the log of one operator process."""
 
     def __init__(self, *, kubeconfig: Path, bolna_url: str, token: str, log_path: Path,
-                 drift_interval: float = 3.0, extra_args: tuple[str, ...] = ()) -> None:
+                 drift_interval: float = 3.0, extra_args: tuple[str, ...] = (),
+                 debug: bool = True) -> None:
         self.kubeconfig = kubeconfig
         self.bolna_url = bolna_url
         self.token = token
         self.log_path = log_path
         self.drift_interval = drift_interval
         self.extra_args = extra_args
+        self.debug = debug
         self.health_port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -43,8 +45,10 @@ class OperatorProcess:
         env = {**os.environ, "BOLNA_API_TOKEN": self.token}
         argv = [sys.executable, "-m", "bolna_sip_operator.cli", "run",
                 "--kubeconfig", str(self.kubeconfig), "--bolna-url", self.bolna_url,
-                "--drift-interval", str(self.drift_interval), "--debug",
+                "--drift-interval", str(self.drift_interval),
                 "--health-port", str(self.health_port), *self.extra_args]
+        if self.debug:
+            argv.append("--debug")
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                              env=env)

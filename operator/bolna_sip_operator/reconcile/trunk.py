@@ -298,7 +298,12 @@ class TrunkReconciler:
     async def _observe(self, r: Resolved, trunk_id: str, *, drift_check: bool,
                        max_age: float) -> dict[str, Any] | None:
         if drift_check:
-            return await self.snapshots.trunk(r.account, r.bolna, trunk_id, max_age)
+            listed = await self.snapshots.trunk(r.account, r.bolna, trunk_id, max_age)
+            if listed is not None:
+                return listed
+            # Absent from the list is not proof of deletion: a trunk created while the
+            # list was being served is missing from it. Ask for it by ID before
+            # concluding it was deleted (and creating it again).
         try:
             trunk = await r.bolna.get_trunk(trunk_id)
         except NotFound:
@@ -331,7 +336,9 @@ class TrunkReconciler:
                           f"{error.message}") from None
         observed = trunk.model_dump(mode="json")
         self.snapshots.remember(r.account, observed)
-        await self._record_id(obj, status, str(observed["id"]))
+        # The ID is flushed with the final status, or before the next Bolna call,
+        # whichever comes first: one status write fewer per create.
+        await self._record_id(obj, status, str(observed["id"]), flush=False)
         if r.password is not None:
             status.set(passwordSecretVersion=r.password.version)
         self.events(obj.body, "Normal", "Created",
@@ -339,9 +346,11 @@ class TrunkReconciler:
                     f"{len(r.desired.numbers)} number(s)")
         return observed
 
-    async def _record_id(self, obj: TrunkObject, status: _Status, trunk_id: str) -> None:
+    async def _record_id(self, obj: TrunkObject, status: _Status, trunk_id: str, *,
+                         flush: bool = True) -> None:
         status.set(trunkId=trunk_id, createStartedAt=None)
-        await status.flush(self.kube)
+        if flush:
+            await status.flush(self.kube)
         if obj.annotations.get(names.TRUNK_ID_ANNOTATION) != trunk_id:
             await self.kube.patch_annotations(obj.namespace, obj.name,
                                               {names.TRUNK_ID_ANNOTATION: trunk_id})
@@ -354,6 +363,7 @@ class TrunkReconciler:
         plan = plan_trunk(r.desired, observed, password_changed=password_changed)
         if plan.empty:
             return observed
+        await status.flush(self.kube)  # a trunk ID not yet written goes first
         try:
             if plan.patch or plan.send_password:
                 body = dict(plan.patch)

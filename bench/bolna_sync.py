@@ -1,0 +1,190 @@
+"""Benchmark: N SipTrunks created against Bolna's real rate limit, then a quiet spell.
+
+Measures the targets P1 (Bolna calls per create), P3 (time until all are Ready, against
+the rate-limit floor of N calls at 1000 a minute) and P2 (calls and apiserver writes
+while nothing changes). Everything is real and local: kube-apiserver + etcd, the Bolna
+emulator (1000 requests a minute, answered 429 beyond), and ``bolna-sip-operator run``.
+
+    .venv/bin/python bench/bolna_sync.py --trunks 1000 --quiet-seconds 120
+
+Prints a JSON summary and, with --record, appends it with the command to
+bench/results/bolna_sync.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from bolna_emulator.process import EmulatorProcess
+from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
+from bolna_sip_operator.devenv.operator_process import OperatorProcess
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token-" + uuid.uuid4().hex[:8]
+GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
+RATE_LIMIT = 1000
+
+
+def _trunk(index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "SipTrunk",
+        "metadata": {"name": f"trunk-{index:05d}"},
+        "spec": {
+            "provider": "twilio", "authType": "userpass", "authUsername": f"user{index}",
+            "authPasswordSecretRef": {"name": "sip", "key": "password"},
+            "gateways": [{"gatewayAddress": f"gw{index}-a.example.com", "priority": 1},
+                         {"gatewayAddress": f"gw{index}-b.example.com", "priority": 2}],
+            "phoneNumbers": [{"phoneNumber": f"91{index:08d}1"},
+                             {"phoneNumber": f"91{index:08d}2"}],
+        },
+    }
+
+
+def _api(plane: ControlPlane) -> client.ApiClient:
+    configuration = client.Configuration()
+    configuration.host = plane.server
+    configuration.ssl_ca_cert = str(plane.ca_file)
+    configuration.api_key = {"authorization": plane.token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    configuration.connection_pool_maxsize = 16
+    return client.ApiClient(configuration)
+
+
+def _ready(custom: client.CustomObjectsApi, namespace: str) -> tuple[int, dict[str, str]]:
+    listed: Any = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    ready = 0
+    versions = {}
+    for item in listed["items"]:
+        versions[item["metadata"]["name"]] = item["metadata"]["resourceVersion"]
+        for condition in (item.get("status") or {}).get("conditions") or ():
+            if condition["type"] == "Ready" and condition["status"] == "True":
+                ready += 1
+    return ready, versions
+
+
+def _calls(requests: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for request in requests:
+        if not str(request["path"]).startswith("/sip-trunks"):
+            continue
+        key = f"{request['method']} {request['route']} {request['status']}"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
+        ) -> dict[str, Any]:
+    """Run the benchmark; return the measurements."""
+    print(f"starting control plane, emulator and operator in {workdir}", file=sys.stderr)
+    with ControlPlane(workdir / "control-plane") as plane, EmulatorProcess(
+            tokens=[TOKEN], rate_limit=RATE_LIMIT) as bolna:
+        kubectl = find_kubectl(plane.bin_dir)
+        subprocess.run([str(kubectl), "--kubeconfig", str(plane.kubeconfig), "apply", "-f",
+                        str(REPO / "crds" / "siptrunk.yaml")], check=True,
+                       capture_output=True)
+        subprocess.run([str(kubectl), "--kubeconfig", str(plane.kubeconfig), "wait",
+                        "--for=condition=Established", "crd/siptrunks.sip.bolna.ai"],
+                       check=True, capture_output=True)
+        operator = OperatorProcess(kubeconfig=plane.kubeconfig, bolna_url=bolna.url,
+                                   token=TOKEN, log_path=workdir / "operator.log",
+                                   drift_interval=drift_interval, debug=False)
+        namespace = "bench"
+        with _api(plane) as api:
+            core = client.CoreV1Api(api)
+            custom = client.CustomObjectsApi(api)
+            core.create_namespace(client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=namespace)))
+            core.create_namespaced_secret(namespace, client.V1Secret(
+                metadata=client.V1ObjectMeta(name="sip"),
+                string_data={"password": "bench-password"}))
+            operator.start()
+            try:
+                bolna.reset()
+                print(f"creating {trunks} SipTrunks", file=sys.stderr)
+                started = time.monotonic()
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(lambda i: custom.create_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, _trunk(i)), range(trunks)))
+                applied = time.monotonic() - started
+                ready = 0
+                while ready < trunks:
+                    time.sleep(2.0)  # a list of every trunk loads the apiserver too
+                    ready, _ = _ready(custom, namespace)
+                    elapsed = time.monotonic() - started
+                    print(f"  {elapsed:6.1f}s  {ready}/{trunks} Ready", file=sys.stderr)
+                    if elapsed > 20 * 60:
+                        raise RuntimeError("not all Ready after 20 minutes")
+                all_ready = time.monotonic() - started
+                create_requests = bolna.requests()
+                time.sleep(2.0)  # let the last status writes land
+                _, versions_before = _ready(custom, namespace)
+                seq = max((r["seq"] for r in bolna.requests()), default=0)
+                print(f"quiet for {quiet_seconds:.0f}s", file=sys.stderr)
+                time.sleep(quiet_seconds)
+                quiet_requests = bolna.requests(since=seq)
+                _, versions_after = _ready(custom, namespace)
+            finally:
+                operator.stop()
+    creates = [r for r in create_requests if r["method"] == "POST"
+               and r["route"] == "/sip-trunks/trunks"]
+    floor = trunks / RATE_LIMIT * 60
+    changed = sum(1 for name, v in versions_after.items() if versions_before.get(name) != v)
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {subprocess.getoutput('nproc')} cores",
+        "trunks": trunks,
+        "P1_create_calls_per_trunk": round(len(creates) / trunks, 3),
+        "P1_bolna_calls_per_trunk_until_ready": round(len(
+            [r for r in create_requests if str(r["path"]).startswith("/sip-trunks")])
+            / trunks, 3),
+        "P3_seconds_to_apply_all": round(applied, 1),
+        "P3_seconds_to_all_ready": round(all_ready, 1),
+        "P3_rate_limit_floor_seconds": round(floor, 1),
+        "P3_ratio_to_floor": round(all_ready / floor, 3),
+        "P3_answers_429": sum(1 for r in create_requests if r["status"] == 429),
+        "calls_until_ready": _calls(create_requests),
+        "P2_quiet_seconds": quiet_seconds,
+        "P2_drift_interval_seconds": drift_interval,
+        "P2_bolna_calls": _calls(quiet_requests),
+        "P2_bolna_writes": sum(1 for r in quiet_requests if r["method"] != "GET"),
+        "P2_siptrunks_written_by_operator": changed,
+    }
+
+
+def main() -> int:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trunks", type=int, default=1000)
+    parser.add_argument("--quiet-seconds", type=float, default=120.0)
+    parser.add_argument("--drift-interval", type=float, default=60.0)
+    parser.add_argument("--record", action="store_true",
+                        help="append the result to bench/results/bolna_sync.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bolna-bench-") as tmp:
+        result = run(args.trunks, args.quiet_seconds, args.drift_interval, Path(tmp))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.record:
+        command = ("python bench/bolna_sync.py " + " ".join(sys.argv[1:])).strip()
+        with (REPO / "bench" / "results" / "bolna_sync.md").open("a") as out:
+            out.write(f"\n## {result['date']}: {args.trunks} trunks\n\n"
+                      f"Command: `{command}`\n\n```json\n{text}\n```\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""One list per account per interval, shared by every trunk of the account."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from bolna_sip_operator.reconcile.snapshots import AccountSnapshots
+
+
+@dataclass
+class _Trunk:
+    id: str
+
+    def model_dump(self, mode: str) -> dict[str, Any]:
+        return {"id": self.id}
+
+
+class _Bolna:
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.calls = 0
+
+    async def list_trunks(self) -> list[Any]:
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        return [_Trunk(i) for i in self.ids]
+
+
+def test_concurrent_checks_of_one_account_share_one_list() -> None:
+    now = [100.0]
+    snapshots = AccountSnapshots(clock=lambda: now[0])
+    bolna = _Bolna(["a", "b"])
+
+    async def scenario() -> None:
+        async def check_all() -> list[dict[str, Any] | None]:
+            return list(await asyncio.gather(
+                *(snapshots.trunk("acct", bolna, i, 60) for i in "abc")))
+
+        assert await check_all() == [{"id": "a"}, {"id": "b"}, None]
+        assert bolna.calls == 1
+        now[0] += 30
+        await check_all()
+        assert bolna.calls == 1, "a list younger than max_age is reused"
+        now[0] += 31
+        await check_all()
+        assert bolna.calls == 2
+
+    asyncio.run(scenario())
+
+
+def test_what_the_operator_wrote_is_kept_until_the_next_list() -> None:
+    snapshots = AccountSnapshots(clock=lambda: 1.0)
+    bolna = _Bolna(["a"])
+
+    async def scenario() -> None:
+        await snapshots.trunk("acct", bolna, "a", 60)
+        snapshots.remember("acct", {"id": "new"})
+        snapshots.forget("acct", "a")
+        assert await snapshots.trunk("acct", bolna, "new", 60) == {"id": "new"}
+        assert await snapshots.trunk("acct", bolna, "a", 60) is None
+        assert bolna.calls == 1
+
+    asyncio.run(scenario())
