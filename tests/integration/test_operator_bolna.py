@@ -482,3 +482,15 @@ def bolna_trunk_in_state(emulator: EmulatorProcess, trunk_id: str) -> bool:
     """Whether Bolna still holds the trunk, read through the emulator's admin API (which
     faults never touch)."""
     return trunk_id in json.dumps(emulator.state())
+
+
+def test_adopting_a_trunk_bolna_does_not_have_stalls_instead_of_creating(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, namespace: str) -> None:
+    _secret(core, namespace, "twilio-sip", password=CANARY_PASSWORD)
+    document = userpass(name="typo")
+    document["metadata"]["annotations"] = {"sip.bolna.ai/trunk-id": "01NOSUCHTRUNK0000000000000"}
+    trunks.create(namespace, document)
+    trunk = wait_condition(trunks, namespace, "typo", "Stalled", "True")
+    assert condition(trunk, "Stalled")["reason"] == "AdoptionFailed"
+    assert not [t for t in bolna_trunks(emulator) if t["name"] == "typo"]

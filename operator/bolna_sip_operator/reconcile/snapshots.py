@@ -22,6 +22,9 @@ class _Lister(Protocol):
 class _Snapshot:
     taken_at: float = 0.0
     trunks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    written: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    """What this operator wrote, with when: kept across a list that was already in
+    flight when the write happened (Bolna may have served the list before it)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -40,20 +43,28 @@ class AccountSnapshots:
         snapshot = self._accounts.setdefault(account, _Snapshot())
         async with snapshot.lock:
             if self._clock() - snapshot.taken_at > max_age or not snapshot.taken_at:
+                asked_at = self._clock()
                 listed = await bolna.list_trunks()
                 self.lists += 1
                 snapshot.trunks = {str(t.id): t.model_dump(mode="json") for t in listed}
+                snapshot.written = {key: entry for key, entry in snapshot.written.items()
+                                    if entry[0] >= asked_at}
+                snapshot.trunks.update({key: trunk for key, (_, trunk)
+                                        in snapshot.written.items()})
                 snapshot.taken_at = self._clock()
         return snapshot.trunks.get(trunk_id)
 
     def remember(self, account: str, trunk: dict[str, Any]) -> None:
         """Keep the snapshot current with what this operator just wrote."""
-        snapshot = self._accounts.get(account)
-        if snapshot is not None and snapshot.taken_at:
-            snapshot.trunks[str(trunk["id"])] = trunk
+        snapshot = self._accounts.setdefault(account, _Snapshot())
+        key = str(trunk["id"])
+        snapshot.written[key] = (self._clock(), trunk)
+        if snapshot.taken_at:
+            snapshot.trunks[key] = trunk
 
     def forget(self, account: str, trunk_id: str) -> None:
         """Drop a trunk this operator deleted."""
         snapshot = self._accounts.get(account)
         if snapshot is not None:
             snapshot.trunks.pop(trunk_id, None)
+            snapshot.written.pop(trunk_id, None)

@@ -265,6 +265,10 @@ class TrunkReconciler:
         if trunk_id:
             observed = await self._observe(r, trunk_id, drift_check=drift_check,
                                            max_age=max_age)
+            if observed is None and not status.trunk_id:
+                raise Stalled("AdoptionFailed", f"Bolna has no trunk {trunk_id} to adopt "
+                              f"(annotation {names.TRUNK_ID_ANNOTATION}): fix the ID, or "
+                              "remove the annotation to create a new trunk")
             if observed is None:
                 self.events(obj.body, "Warning", "DriftCorrected",
                             f"Bolna no longer has trunk {trunk_id}; creating it again")

@@ -63,3 +63,23 @@ def test_what_the_operator_wrote_is_kept_until_the_next_list() -> None:
         assert bolna.calls == 1
 
     asyncio.run(scenario())
+
+
+def test_a_trunk_written_while_the_list_was_in_flight_is_not_lost() -> None:
+    now = [0.0]
+    snapshots = AccountSnapshots(clock=lambda: now[0])
+
+    class _Slow(_Bolna):
+        async def list_trunks(self) -> list[Any]:
+            served = [_Trunk(i) for i in self.ids]  # Bolna answers before the create
+            now[0] += 1
+            snapshots.remember("acct", {"id": "created-meanwhile"})
+            self.calls += 1
+            return served
+
+    async def scenario() -> None:
+        bolna = _Slow(["old"])
+        assert await snapshots.trunk("acct", bolna, "created-meanwhile", 60) == {
+            "id": "created-meanwhile"}
+
+    asyncio.run(scenario())
