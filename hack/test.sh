@@ -12,7 +12,7 @@ hack/setup.sh all
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "==> ruff"
-ruff check operator tests
+ruff check operator tests bench
 echo "==> mypy"
 mypy
 echo "==> pytest"
