@@ -1,0 +1,107 @@
+"""Dispatcher and address files rendered from SipTrunks: exact, ordered, uninjectable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bolna_sip_operator.kamailio.render import (
+    HEADER,
+    TrunkRoute,
+    allocate_set_id,
+    render,
+)
+from bolna_sip_operator.model.spec import Gateway, SipTrunkSpec
+from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC
+
+
+def _route(set_id: int, name: str = "trunk", **changes: Any) -> TrunkRoute:
+    spec = SipTrunkSpec.model_validate({**USERPASS_SPEC, **changes})
+    return TrunkRoute("telephony", name, set_id, spec)
+
+
+def test_one_set_per_trunk_with_bolna_priority_inverted_and_distinct() -> None:
+    route = _route(3, gateways=[
+        {"gatewayAddress": "b.example.com", "priority": 2},
+        {"gatewayAddress": "a.example.com", "priority": 1},
+        {"gatewayAddress": "c.example.com", "priority": 2, "port": 5080}])
+    assert render([route]).dispatcher_text == HEADER + (
+        "3 sip:a.example.com:5060 8 3 duid=3-1;trunk=telephony/trunk\n"
+        "3 sip:b.example.com:5060 8 2 duid=3-0;trunk=telephony/trunk\n"
+        "3 sip:c.example.com:5080 8 1 duid=3-2;trunk=telephony/trunk\n")
+
+
+def test_transport_port_ipv6_probing_and_active_shape_each_line() -> None:
+    tls = _route(1, "tls", transport="transport-tls", mediaEncryption="sdes",
+                 gateways=[{"gatewayAddress": "2001:db8::10"}])
+    tcp = _route(2, "tcp", transport="transport-tcp", qualifyFrequency=0,
+                 gateways=[{"gatewayAddress": "203.0.113.5"}])
+    paused = _route(4, "paused", active=False)
+    lines = render([paused, tcp, tls]).dispatcher_text.splitlines()[1:]
+    assert lines == [
+        "1 sip:[2001:db8::10]:5061;transport=tls 8 1 duid=1-0;trunk=telephony/tls",
+        "2 sip:203.0.113.5:5060;transport=tcp 0 1 duid=2-0;trunk=telephony/tcp",
+        "4 sip:your-trunk.pstn.twilio.com:5060 4 1 duid=4-0;trunk=telephony/paused",
+    ]
+
+
+def test_ip_based_identifiers_become_address_entries_grouped_by_set() -> None:
+    spec = SipTrunkSpec.model_validate({**IP_BASED_SPEC, "ipIdentifiers": [
+        {"ipAddress": "15.207.90.192/31"}, {"ipAddress": "10.1.2.3/8"},
+        {"ipAddress": "203.0.113.9"}, {"ipAddress": "2001:db8::/32"}]})
+    rendered = render([TrunkRoute("ns", "plivo", 7, spec), _route(8)])
+    assert rendered.address_text == HEADER + (
+        "7 15.207.90.192 31 0 ns/plivo\n"
+        "7 10.0.0.0 8 0 ns/plivo\n"
+        "7 203.0.113.9 32 0 ns/plivo\n"
+        "7 [2001:db8::] 32 0 ns/plivo\n")
+
+
+def test_a_trunk_that_slipped_past_validation_is_left_out_whole() -> None:
+    good = _route(1, "good")
+    spec = SipTrunkSpec.model_validate(USERPASS_SPEC)
+    bad_gateway = Gateway.model_construct(gatewayAddress="a.example.com\n9 sip:evil", port=None,
+                                          priority=1)
+    evil = TrunkRoute("ns", "evil", 2, spec.model_copy(update={"gateways": [
+        spec.gateways[0], bad_gateway]}))
+    rendered = render([good, evil])
+    assert "evil" not in rendered.dispatcher_text
+    assert list(rendered.refused) == ["ns/evil"]
+    assert "gateways[1].gatewayAddress" in rendered.refused["ns/evil"]
+
+
+def test_set_ids_are_the_lowest_free() -> None:
+    assert allocate_set_id([]) == 1
+    assert allocate_set_id([1, 2, 4]) == 3
+
+
+_hostnames = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z]{2,6}){1,2}",
+                           fullmatch=True)
+_addresses = _hostnames | st.ip_addresses().map(str)
+_gateways = st.lists(st.fixed_dictionaries(
+    {"gatewayAddress": _addresses},
+    optional={"port": st.integers(1, 65535), "priority": st.integers(1, 1000)}),
+    min_size=1, max_size=16, unique_by=lambda g: (g["gatewayAddress"], g.get("port")))
+
+
+@given(gateways=_gateways, transport=st.sampled_from(["transport-udp", "transport-tcp"]),
+       active=st.booleans(), qualify=st.integers(0, 3600))
+def test_every_valid_trunk_renders_five_clean_fields_per_line(
+        gateways: list[dict[str, Any]], transport: str, active: bool, qualify: int) -> None:
+    try:
+        spec = SipTrunkSpec.model_validate({**USERPASS_SPEC, "gateways": gateways,
+                                            "transport": transport, "active": active,
+                                            "qualifyFrequency": qualify})
+    except ValueError:
+        return  # e.g. two addresses equal after lower-casing: the CRD refuses those too
+    rendered = render([TrunkRoute("ns", "t", 9, spec)])
+    assert not rendered.refused
+    lines = rendered.dispatcher_text.splitlines()[1:]
+    assert len(lines) == len(gateways)
+    for line in lines:
+        fields = line.split(" ")
+        assert len(fields) == 5 and all(fields) and "#" not in line
+    priorities = [int(line.split()[3]) for line in lines]
+    assert sorted(priorities, reverse=True) == priorities == list(range(len(lines), 0, -1))
