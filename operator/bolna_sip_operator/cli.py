@@ -214,6 +214,22 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--health-host", default=env_default("health-host", "127.0.0.1"),
                      metavar="ADDR", help="address of the liveness probe (default "
                                           "%(default)s; 0.0.0.0 in a pod)")
+    run.add_argument("--kamailio-rpc", action="append", default=list(filter(None, (
+                         env_default("kamailio-rpc") or "").split(","))), metavar="URL",
+                     help="JSON-RPC URL of a Kamailio replica, e.g. http://127.0.0.1:5071/RPC "
+                          "(repeat per replica); without it the SIP edge is not managed")
+    run.add_argument("--dispatcher-file", default=env_default("dispatcher-file"),
+                     metavar="FILE", help="the dispatcher list file the replicas load")
+    run.add_argument("--address-file", default=env_default("address-file"), metavar="FILE",
+                     help="the permissions address file the replicas load")
+    run.add_argument("--reload-delta", type=float,
+                     default=float(env_default("reload-delta", "5") or 5), metavar="SECONDS",
+                     help="Kamailio's reload_delta: seconds between reloads (default "
+                          "%(default)s)")
+    run.add_argument("--health-interval", type=float,
+                     default=float(env_default("health-interval", "5") or 5),
+                     metavar="SECONDS",
+                     help="seconds between reads of gateway health (default %(default)s)")
     run.add_argument("--debug", action="store_true",
                      default=(env_default("debug", "") or "").lower() in ("1", "true"),
                      help="log at DEBUG level (secrets are never logged)")
@@ -231,7 +247,11 @@ def _run(args: argparse.Namespace) -> int:
             bolna_url=args.bolna_url, default_token=token,
             drift_interval=args.drift_interval, request_timeout=args.request_timeout,
             rate_limit_per_minute=args.rate_limit, namespaces=tuple(args.namespace),
-            kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, debug=args.debug)
+            kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, debug=args.debug,
+            kamailio_rpc=tuple(args.kamailio_rpc),
+            dispatcher_file=Path(args.dispatcher_file) if args.dispatcher_file else None,
+            address_file=Path(args.address_file) if args.address_file else None,
+            reload_delta=args.reload_delta, health_interval=args.health_interval)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

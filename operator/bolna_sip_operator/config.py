@@ -39,6 +39,21 @@ class OperatorSettings(BaseModel):
     kubeconfig: Path | None = Field(
         default=None, description="kubeconfig file; absent: in-cluster, then ~/.kube/config.")
     debug: bool = Field(default=False, description="Log at DEBUG level.")
+    kamailio_rpc: tuple[str, ...] = Field(
+        default=(), description="JSON-RPC URLs of the Kamailio replicas; empty: no SIP edge.")
+    dispatcher_file: Path | None = Field(
+        default=None, description="Dispatcher list file the replicas load.")
+    address_file: Path | None = Field(
+        default=None, description="Permissions address file the replicas load.")
+    reload_delta: float = Field(
+        default=5.0, gt=0, description="Kamailio's reload_delta: seconds between reloads.")
+    health_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between reads of gateway health.")
+
+    @property
+    def edge_configured(self) -> bool:
+        """Whether the operator manages Kamailio too."""
+        return bool(self.kamailio_rpc)
 
 
 def token_from_environment(token_file: Path | None) -> SecretStr | None:

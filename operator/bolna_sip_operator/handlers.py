@@ -11,6 +11,7 @@ interval when the handler is registered; ``bolna-sip-operator run`` sets it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable
@@ -21,8 +22,11 @@ import pydantic
 
 from .bolna import BolnaClient, LimiterRegistry, RateLimiter
 from .config import OperatorSettings
+from .kamailio.rpc import KamailioRpc
+from .kamailio.sink import FileSink
 from .kube import Kube
 from .model import names
+from .reconcile.edge import EdgeSync
 from .reconcile.trunk import Accounts, RetryLater, TrunkObject, TrunkReconciler
 
 DRIFT_INTERVAL = float(os.environ.get("BOLNA_SIP_DRIFT_INTERVAL", "300"))
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     """Kopf's own state in annotations under our group; our finalizer; the reconciler."""
     config: OperatorSettings = memo["config"]
     settings.persistence.finalizer = FINALIZER
@@ -55,7 +59,22 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
     memo["kube"] = kube
     memo["accounts"] = Accounts(factory=client_for, default_token=config.default_token)
-    memo["reconciler"] = TrunkReconciler(kube, memo["accounts"], post_event)
+    memo["reconciler"] = TrunkReconciler(kube, memo["accounts"], post_event,
+                                         kamailio_configured=config.edge_configured)
+    memo["edge"] = None
+    memo["tasks"] = []
+    if config.edge_configured:
+        if config.dispatcher_file is None or config.address_file is None:
+            raise kopf.PermanentError("--kamailio-rpc needs --dispatcher-file and "
+                                      "--address-file")
+        replicas = [KamailioRpc(url) for url in config.kamailio_rpc]
+        every_trunk: kopf.Index[str, Any] = kwargs["trunk_uids"]
+        edge = EdgeSync(FileSink(config.dispatcher_file, config.address_file), replicas,
+                        memo["reconciler"], post_event, reload_delta=config.reload_delta,
+                        expected=lambda: set(every_trunk))
+        memo["edge"] = edge
+        memo["tasks"] = [asyncio.create_task(edge.run_sync()),
+                         asyncio.create_task(edge.run_health(config.health_interval))]
 
 
 @kopf.on.login()
@@ -70,7 +89,12 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    """Close the Bolna and Kubernetes sessions."""
+    """Stop the edge loops; close the Bolna, Kamailio and Kubernetes sessions."""
+    for task in memo.get("tasks") or ():
+        task.cancel()
+    if memo.get("edge") is not None:
+        for replica in memo["edge"].replicas:
+            await replica.aclose()
     await memo["accounts"].close()
     await memo["kube"].close()
 
@@ -87,7 +111,10 @@ async def _run(work: Awaitable[None]) -> None:
 @kopf.on.update(*RESOURCE, field="spec")
 async def reconcile_trunk(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Any change to spec, a new trunk, or an operator restart."""
-    await _run(memo["reconciler"].reconcile(TrunkObject.from_body(body)))
+    obj = TrunkObject.from_body(body)
+    if memo.get("edge") is not None:
+        memo["edge"].upsert(obj)
+    await _run(memo["reconciler"].reconcile(obj))
 
 
 @kopf.timer(*RESOURCE, interval=DRIFT_INTERVAL, initial_delay=DRIFT_INTERVAL)
@@ -99,8 +126,17 @@ async def check_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.delete(*RESOURCE)
 async def delete_trunk(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Delete in Bolna (or orphan) before the finalizer is released."""
-    await _run(memo["reconciler"].finalize(TrunkObject.from_body(body)))
+    """Take the gateways off the SIP edge; delete in Bolna (or orphan); then release."""
+    obj = TrunkObject.from_body(body)
+    if memo.get("edge") is not None:
+        memo["edge"].remove(obj.uid)
+    await _run(memo["reconciler"].finalize(obj))
+
+
+@kopf.index(*RESOURCE)
+def trunk_uids(uid: str, **_: Any) -> dict[str, None]:
+    """Every SipTrunk's UID: the SIP edge waits for all of them before its first write."""
+    return {uid: None}
 
 
 @kopf.index(*RESOURCE)

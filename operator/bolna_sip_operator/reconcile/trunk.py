@@ -40,7 +40,7 @@ from ..bolna.wire import NumberCreate, TrunkCreate, TrunkUpdate
 from ..kube import Kube, SecretUnavailable, SecretValue
 from ..model import names
 from ..model.spec import SipTrunkSpec, spec_violations
-from .conditions import Verdict, now_rfc3339, set_conditions
+from .conditions import Verdict, derive_ready, now_rfc3339, set_conditions
 from .desired import DesiredTrunk, desired_trunk
 from .plan import immutable_mismatches, plan_trunk
 from .snapshots import AccountSnapshots
@@ -147,6 +147,7 @@ class TrunkReconciler:
         self.events = events
         self.snapshots = snapshots or AccountSnapshots()
         self.kamailio_configured = kamailio_configured
+        """With a SIP edge, Ready also needs Kamailio loaded and a gateway answering."""
         self._locks: dict[str, asyncio.Lock] = {}
         self._written: dict[str, tuple[dict[str, Any], str | None]] = {}
         self._synced_at: dict[str, tuple[tuple[Any, ...], float]] = {}
@@ -194,7 +195,7 @@ class TrunkReconciler:
                                 max_age: float) -> None:
         if drift_check and self._stalled_on_this_generation(obj):
             return
-        status = _Status(obj)
+        status = _Status(obj, derive_ready=self.kamailio_configured)
         try:
             resolved = await self._resolve(obj)
             await self._sync(obj, resolved, status, drift_check=drift_check,
@@ -462,6 +463,32 @@ class TrunkReconciler:
             Verdict("Stalled", "False", reason, "Not stalled: retrying"),
         ])
 
+    # ---- status written by the SIP edge loops --------------------------------------
+
+    async def update_status(self, obj: TrunkObject, changes: dict[str, Any],
+                            verdicts: list[Verdict]) -> bool:
+        """Merge the edge's findings into a trunk's status, under the trunk's lock.
+
+        The Bolna reconcile and the Kamailio loops both write one status; going through
+        one lock and one record of the latest status keeps their writes from replacing
+        each other's conditions. Returns whether anything was written.
+        """
+        async with self._lock(obj.uid):
+            self._catch_up(obj)
+            status = _Status(obj, derive_ready=self.kamailio_configured)
+            status.set(**changes)
+            if verdicts:
+                status.conditions(verdicts)
+            wrote = status.pending
+            await status.flush(self.kube)
+            self._remember(obj)
+            return wrote
+
+    def latest_status(self, obj: TrunkObject) -> dict[str, Any]:
+        """The newest status of the trunk this process knows of."""
+        written = self._written.get(obj.uid)
+        return dict(written[0]) if written is not None else dict(obj.status)
+
     # ---- deletion ----------------------------------------------------------------
 
     async def finalize(self, obj: TrunkObject) -> None:
@@ -481,7 +508,7 @@ class TrunkReconciler:
             self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} "
                         "in place (deletionPolicy: Orphan)")
             return
-        status = _Status(obj)
+        status = _Status(obj, derive_ready=self.kamailio_configured)
         try:
             r = await self._resolve(obj)
             if not trunk_id and status.create_started:
@@ -522,8 +549,9 @@ class TrunkReconciler:
 class _Status:
     """The status as read, the changes made, and one write if anything changed."""
 
-    def __init__(self, obj: TrunkObject) -> None:
+    def __init__(self, obj: TrunkObject, *, derive_ready: bool = False) -> None:
         self._obj = obj
+        self._derive_ready = derive_ready
         self._current = dict(obj.status)
         self._changes: dict[str, Any] = {}
 
@@ -553,10 +581,17 @@ class _Status:
     def conditions(self, verdicts: list[Verdict]) -> None:
         current = self.get("conditions") or []
         updated = set_conditions(current, verdicts, self._obj.generation)
+        ready = derive_ready(updated) if self._derive_ready else None
+        if ready is not None:
+            updated = set_conditions(updated, [ready], self._obj.generation)
         if _without_times(updated) != _without_times(self._current.get("conditions") or []):
             self._changes["conditions"] = updated
         else:
             self._changes.pop("conditions", None)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._changes)
 
     async def flush(self, kube: Kube) -> None:
         if not self._changes:

@@ -1,0 +1,292 @@
+"""The SIP edge: one writer for Kamailio's tables, and one reader of gateway health.
+
+``EdgeSync`` keeps every Kamailio replica loaded with one dispatcher set per SipTrunk
+(and, for ip-based trunks, permissions address entries). Trunk reconciles only mark the
+tables dirty; one debounced loop renders all trunks, publishes through the sink,
+reloads each replica that needs it (a reload resets Kamailio's health state, and
+concurrent reloads have crashed Kamailio, so: only on change, one at a time, spaced by
+``reload_delta``), and then reads back what each replica holds, because Kamailio skips
+a bad line and still answers "Ok". A burst of a thousand changes is one write and one
+reload per replica.
+
+The health loop polls ``dispatcher.list`` on each replica, maps destinations back to
+trunks by set ID, and writes a trunk's status only when its gateways' health changed,
+with a GatewayDown or GatewayUp Event for each transition. Steady state writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..kamailio.health import Health, gateway_health, healthy_count
+from ..kamailio.render import Destination, Rendered, TrunkRoute, allocate_set_id, render
+from ..kamailio.rpc import KamailioRpc, ListedDestination, RpcError, Unreachable
+from ..kamailio.sink import Sink
+from ..kamailio.verify import address_differences, dispatcher_differences
+from ..model.spec import SipTrunkSpec
+from .conditions import Verdict, now_rfc3339
+from .trunk import EventSink, TrunkObject, TrunkReconciler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Trunk:
+    obj: TrunkObject
+    spec: SipTrunkSpec
+
+
+class EdgeSync:
+    """The single writer of Kamailio's tables and the reader of gateway health."""
+
+    def __init__(self, sink: Sink, replicas: list[KamailioRpc], status: TrunkReconciler,
+                 events: EventSink, *, reload_delta: float = 5.0, debounce: float = 0.5,
+                 expected: Callable[[], set[str]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sink = sink
+        self.replicas = replicas
+        self.status = status
+        self.events = events
+        self.reload_delta = reload_delta
+        self.debounce = debounce
+        self._clock = clock
+        self._trunks: dict[str, _Trunk] = {}
+        self._dirty = asyncio.Event()
+        self._last_reload: dict[str, float] = {}
+        self._rendered = Rendered()
+        self._health: dict[str, list[Health]] = {}
+        self._uids: dict[str, str] = {}
+        self._expected = expected
+        self._seen: set[str] = set()
+        self.reloads = 0
+        """Reloads sent, all replicas and tables counted, for tests and benchmarks."""
+
+    # ---- inputs from the handlers ------------------------------------------------
+
+    def upsert(self, obj: TrunkObject) -> None:
+        """A trunk's spec as it is now; invalid specs are left out (status says why)."""
+        self._seen.add(obj.uid)
+        try:
+            spec = SipTrunkSpec.model_validate(obj.spec)
+        except ValidationError:
+            self.remove(obj.uid)
+            return
+        known = self._trunks.get(obj.uid)
+        if known is None or known.spec != spec or known.obj.name != obj.name:
+            self._trunks[obj.uid] = _Trunk(obj, spec)
+            self._dirty.set()
+        else:
+            known.obj = obj
+
+    def remove(self, uid: str) -> None:
+        """A trunk deleted (or no longer valid): its entries go at the next sync."""
+        if self._trunks.pop(uid, None) is not None:
+            self._health.pop(uid, None)
+            self._dirty.set()
+
+    # ---- the sync loop -------------------------------------------------------------
+
+    async def run_sync(self, first_sync_timeout: float = 120.0) -> None:
+        """Forever: wait for a change, let a burst settle, sync.
+
+        The first write waits until every SipTrunk that exists has been seen (or the
+        timeout passes): writing before that would take the missing trunks' sets out of
+        Kamailio for the time an operator restart takes.
+        """
+        deadline = self._clock() + first_sync_timeout
+        while self._expected is not None and self._clock() < deadline:
+            if self._expected() <= self._seen:
+                break
+            await asyncio.sleep(0.5)
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.debounce)
+            self._dirty.clear()
+            try:
+                await self.sync_once()
+            except Exception:
+                log.exception("syncing Kamailio failed; retrying")
+                await asyncio.sleep(self.reload_delta)
+                self._dirty.set()
+
+    async def sync_once(self) -> None:
+        """Render, publish, reload what changed, verify every replica, report per trunk."""
+        routes = await self._routes()
+        rendered = render(routes)
+        changed = await self.sink.publish(rendered)
+        self._rendered = rendered
+        outcomes: dict[str, list[str]] = {}
+        unreachable: list[str] = []
+        for replica in self.replicas:
+            try:
+                if changed.dispatcher:
+                    await self._reload(replica, "dispatcher.reload")
+                if changed.addresses:
+                    await self._reload(replica, "permissions.addressReload")
+                outcomes[replica.url] = await self._verify(replica, rendered)
+            except (Unreachable, RpcError) as error:
+                unreachable.append(f"{replica.url}: {error}")
+        await self._report(routes, rendered, outcomes, unreachable)
+        if unreachable:
+            self._dirty.set()  # try again: a restarted replica must get its entries back
+
+    async def _routes(self) -> list[TrunkRoute]:
+        taken: dict[int, str] = {}
+        routes = []
+        pending = []
+        for uid, trunk in sorted(self._trunks.items(), key=lambda item: item[0]):
+            set_id = ((self.status.latest_status(trunk.obj).get("dispatcher") or {})
+                      .get("setId"))
+            self._uids[f"{trunk.obj.namespace}/{trunk.obj.name}"] = uid
+            if isinstance(set_id, int) and set_id not in taken:
+                taken[set_id] = uid
+                routes.append(TrunkRoute(trunk.obj.namespace, trunk.obj.name, set_id,
+                                         trunk.spec))
+            else:
+                pending.append(trunk)
+        for trunk in pending:
+            set_id = allocate_set_id(taken)
+            taken[set_id] = trunk.obj.uid
+            await self.status.update_status(trunk.obj, {"dispatcher": {"setId": set_id}}, [])
+            routes.append(TrunkRoute(trunk.obj.namespace, trunk.obj.name, set_id, trunk.spec))
+        return routes
+
+    async def _reload(self, replica: KamailioRpc, method: str) -> None:
+        key = f"{replica.url} {method}"
+        wait = self._last_reload.get(key, -1e9) + self.reload_delta - self._clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await replica.reload(method, reload_delta=self.reload_delta)
+        self._last_reload[key] = self._clock()
+        self.reloads += 1
+
+    async def _verify(self, replica: KamailioRpc, rendered: Rendered) -> list[str]:
+        problems = dispatcher_differences(rendered.destinations,
+                                          await replica.dispatcher_list())
+        problems += address_differences(rendered.addresses, await replica.address_entries())
+        return problems
+
+    async def _report(self, routes: list[TrunkRoute], rendered: Rendered,
+                      outcomes: dict[str, list[str]], unreachable: list[str]) -> None:
+        count = len(self.replicas)
+        for route in routes:
+            trunk = self._trunks.get(self._uids.get(route.key, ""))
+            if trunk is None:
+                continue
+            mine = f"set {route.set_id} "
+            problems = [f"{url}: {p}" for url, found in outcomes.items() for p in found
+                        if p.startswith(mine) or f"group {route.set_id} " in p]
+            if route.key in rendered.refused:
+                verdict = Verdict("DispatcherSynced", "False", "Pending",
+                                  f"not written to Kamailio: {rendered.refused[route.key]}")
+            elif unreachable:
+                verdict = Verdict("DispatcherSynced", "False", "Unreachable",
+                                  "; ".join(unreachable))
+            elif problems:
+                verdict = Verdict("DispatcherSynced", "False", "Pending", "; ".join(problems))
+            else:
+                verdict = Verdict("DispatcherSynced", "True", "Loaded",
+                                  f"set {route.set_id} loaded and verified on {count} "
+                                  f"Kamailio replica(s)")
+            await self.status.update_status(trunk.obj, {}, [verdict])
+
+    # ---- the health loop -----------------------------------------------------------
+
+    async def run_health(self, interval: float) -> None:
+        """Forever: read gateway health from Kamailio; write only what changed."""
+        while True:
+            try:
+                await self.health_once()
+            except Exception:
+                log.exception("reading gateway health from Kamailio failed")
+            await asyncio.sleep(interval)
+
+    async def health_once(self) -> None:
+        """One poll of every replica; a gateway counts as up if any replica reaches it."""
+        listed: list[ListedDestination] = []
+        for replica in self.replicas:
+            try:
+                listed.extend(await replica.dispatcher_list())
+            except (Unreachable, RpcError) as error:
+                log.debug("health: %s unreachable: %s", replica.url, error)
+        by_key: dict[tuple[int, str], list[ListedDestination]] = {}
+        for destination in listed:
+            by_key.setdefault((destination.set_id, destination.uri), []).append(destination)
+        written = {(d.set_id, d.uri): d for d in self._rendered.destinations}
+        for uid, trunk in list(self._trunks.items()):
+            set_id = (self.status.latest_status(trunk.obj).get("dispatcher") or {}).get("setId")
+            mine = sorted((d for d in written.values() if d.set_id == set_id),
+                          key=lambda d: (d.bolna_priority, -d.priority))
+            if not mine:
+                continue
+            await self._write_health(uid, trunk, mine, by_key)
+
+    async def _write_health(self, uid: str, trunk: _Trunk, mine: list[Destination],
+                            by_key: dict[tuple[int, str], list[ListedDestination]]) -> None:
+        previous = self._health.get(uid)
+        healths: list[Health] = []
+        gateways: list[dict[str, Any]] = []
+        old = {(g.get("uri")): g for g in
+               self.status.latest_status(trunk.obj).get("gateways") or ()}
+        for destination in mine:
+            seen = by_key.get((destination.set_id, destination.uri), [])
+            health = _best([gateway_health(s.flags, s.sampled) for s in seen])
+            healths.append(health)
+            before = old.get(destination.uri) or {}
+            latencies = [s.latency_avg for s in seen if s.latency_avg]
+            gateways.append({
+                "gatewayAddress": destination.gateway_address, "port": destination.port,
+                "uri": destination.uri, "priority": destination.bolna_priority,
+                "health": health, "flags": seen[0].flags if seen else None,
+                "latencyMs": round(min(latencies), 2) if latencies else None,
+                "lastTransitionTime": before.get("lastTransitionTime")
+                if before.get("health") == health else now_rfc3339(),
+            })
+        if previous == healths and len(old) == len(gateways):
+            return  # latency moves every poll; only health changes are worth a write
+        self._health[uid] = healths
+        for gateway, health in zip(gateways, healths, strict=True):
+            was = (old.get(gateway["uri"]) or {}).get("health")
+            if was == "Healthy" and health == "Unhealthy":
+                self.events(trunk.obj.body, "Warning", "GatewayDown",
+                            f"gateway {gateway['uri']} stopped answering OPTIONS")
+            elif was == "Unhealthy" and health == "Healthy":
+                self.events(trunk.obj.body, "Normal", "GatewayUp",
+                            f"gateway {gateway['uri']} answers OPTIONS again")
+        await self.status.update_status(
+            trunk.obj, {"gateways": gateways, "healthyGateways": healthy_count(healths)},
+            [_gateways_verdict(healths, trunk.spec)])
+
+
+def _best(healths: list[Health]) -> Health:
+    order: list[Health] = ["Healthy", "NotProbed", "Disabled", "Probing", "Unhealthy",
+                           "Unknown"]
+    return min(healths, key=order.index) if healths else "Unknown"
+
+
+def _gateways_verdict(healths: list[Health], spec: SipTrunkSpec) -> Verdict:
+    total = len(healths)
+    healthy = sum(1 for h in healths if h == "Healthy")
+    if not spec.active or spec.qualifyFrequency == 0:
+        return Verdict("GatewaysHealthy", "True", "ProbingDisabled",
+                       "OPTIONS probing is off for this trunk" if spec.active
+                       else "the trunk is inactive; its gateways are disabled")
+    if healthy == total:
+        return Verdict("GatewaysHealthy", "True", "AllHealthy",
+                       f"{healthy}/{total} gateways answer OPTIONS")
+    if "Unhealthy" in healths and healthy == 0:
+        return Verdict("GatewaysHealthy", "False", "AllUnhealthy",
+                       f"0/{total} gateways answer OPTIONS")
+    if "Unhealthy" in healths:
+        return Verdict("GatewaysHealthy", "False", "SomeUnhealthy",
+                       f"{healthy}/{total} gateways answer OPTIONS")
+    return Verdict("GatewaysHealthy", "Unknown", "Probing",
+                   f"{healthy}/{total} gateways confirmed so far; probing")
+
