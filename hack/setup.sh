@@ -36,5 +36,7 @@ if [ "$what" = all ]; then
   step "kube-apiserver and etcd for the tests (built once per machine)"
   bin_dir=$(hack/build-control-plane.sh | tail -n 1)
   echo "    $bin_dir"
+  step "Kamailio and sipp for the tests (Debian packages)"
+  hack/install-sip-stack.sh
 fi
 step "setup done"

@@ -230,6 +230,12 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                      default=float(env_default("health-interval", "5") or 5),
                      metavar="SECONDS",
                      help="seconds between reads of gateway health (default %(default)s)")
+    run.add_argument("--probe-settle", type=float,
+                     default=float(env_default("probe-settle", "30") or 30), metavar="SECONDS",
+                     help="seconds after a reload by which Kamailio has probed every gateway "
+                          "(probing threshold x ping interval + OPTIONS timeout); a gateway "
+                          "is not reported Healthy on a fresh reload alone (default "
+                          "%(default)s)")
     run.add_argument("--debug", action="store_true",
                      default=(env_default("debug", "") or "").lower() in ("1", "true"),
                      help="log at DEBUG level (secrets are never logged)")
@@ -251,7 +257,8 @@ def _run(args: argparse.Namespace) -> int:
             kamailio_rpc=tuple(args.kamailio_rpc),
             dispatcher_file=Path(args.dispatcher_file) if args.dispatcher_file else None,
             address_file=Path(args.address_file) if args.address_file else None,
-            reload_delta=args.reload_delta, health_interval=args.health_interval)
+            reload_delta=args.reload_delta, health_interval=args.health_interval,
+            probe_settle=args.probe_settle)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

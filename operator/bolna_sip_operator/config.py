@@ -47,6 +47,10 @@ class OperatorSettings(BaseModel):
         default=None, description="Permissions address file the replicas load.")
     reload_delta: float = Field(
         default=5.0, gt=0, description="Kamailio's reload_delta: seconds between reloads.")
+    probe_settle: float = Field(
+        default=30.0, gt=0,
+        description=("Seconds after a reload by which a dead gateway has failed its probes "
+                     "(probing threshold x ping interval + OPTIONS timeout)."))
     health_interval: float = Field(
         default=5.0, gt=0, description="Seconds between reads of gateway health.")
 

@@ -71,10 +71,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
         every_trunk: kopf.Index[str, Any] = kwargs["trunk_uids"]
         edge = EdgeSync(FileSink(config.dispatcher_file, config.address_file), replicas,
                         memo["reconciler"], post_event, reload_delta=config.reload_delta,
-                        expected=lambda: set(every_trunk))
+                        expected=lambda: set(every_trunk), probe_settle=config.probe_settle)
         memo["edge"] = edge
-        memo["tasks"] = [asyncio.create_task(edge.run_sync()),
-                         asyncio.create_task(edge.run_health(config.health_interval))]
 
 
 @kopf.on.login()
@@ -99,6 +97,21 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     await memo["kube"].close()
 
 
+def _start_edge_loops(memo: kopf.Memo) -> None:
+    """Start the SIP edge's two loops, once, from inside a resource handler.
+
+    ``kopf.event`` needs context that Kopf sets for resource handlers, not for startup
+    handlers; a task inherits the context it was created in, so the loops are started
+    by the first handler call rather than at start-up.
+    """
+    edge = memo.get("edge")
+    if edge is None or memo["tasks"]:
+        return
+    config: OperatorSettings = memo["config"]
+    memo["tasks"] = [asyncio.create_task(edge.run_sync()),
+                     asyncio.create_task(edge.run_health(config.health_interval))]
+
+
 async def _run(work: Awaitable[None]) -> None:
     try:
         await work
@@ -113,6 +126,7 @@ async def reconcile_trunk(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Any change to spec, a new trunk, or an operator restart."""
     obj = TrunkObject.from_body(body)
     if memo.get("edge") is not None:
+        _start_edge_loops(memo)
         memo["edge"].upsert(obj)
     await _run(memo["reconciler"].reconcile(obj))
 
@@ -129,6 +143,7 @@ async def delete_trunk(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Take the gateways off the SIP edge; delete in Bolna (or orphan); then release."""
     obj = TrunkObject.from_body(body)
     if memo.get("edge") is not None:
+        _start_edge_loops(memo)
         memo["edge"].remove(obj.uid)
     await _run(memo["reconciler"].finalize(obj))
 

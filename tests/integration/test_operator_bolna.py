@@ -6,12 +6,11 @@ status, conditions and Events, and what Bolna stores.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,8 +20,9 @@ from kubernetes import client
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
-from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC, manifest
+from tests.corpus import USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks
+from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
 
 pytestmark = pytest.mark.integration
 
@@ -53,43 +53,9 @@ def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
         drift_interval=DRIFT_INTERVAL, extra_args=("--namespace", "op-*"))
     process.start()
-    _warm_up(control_plane, emulator)
+    warm_up(control_plane, emulator)
     yield process
     process.stop()
-
-
-def _warm_up(control_plane: ControlPlane, emulator: EmulatorProcess) -> None:
-    """Wait until the operator reconciles a trunk end to end, then forget it in Bolna.
-
-    Kopf reports live before its namespace observer has listed namespaces; a namespace
-    created in that gap was seen to be missed. Tests start once one trunk is Ready.
-    """
-    configuration = client.Configuration()
-    configuration.host = control_plane.server
-    configuration.ssl_ca_cert = str(control_plane.ca_file)
-    configuration.api_key = {"authorization": control_plane.token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    with client.ApiClient(configuration) as api:
-        trunks = Trunks(client.CustomObjectsApi(api))
-        for _attempt in range(4):
-            name = f"op-warmup-{uuid.uuid4().hex[:6]}"
-            client.CoreV1Api(api).create_namespace(
-                client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-            trunks.create(name, manifest(IP_BASED_SPEC, name="warm-up"))
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                if condition(trunks.get(name, "warm-up"), "Ready").get("status") == "True":
-                    break
-                time.sleep(0.5)
-            else:
-                continue
-            trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", name,
-                                                       "siptrunks", "warm-up")
-            wait_for("the warm-up trunk to go", functools.partial(_gone, trunks, name))
-            break
-        else:
-            pytest.fail("the operator never made a first trunk Ready")
-    emulator.reset()
 
 
 @pytest.fixture
@@ -110,37 +76,6 @@ def core(api_client: client.ApiClient) -> client.CoreV1Api:
 def _secret(core: client.CoreV1Api, namespace: str, name: str, **data: str) -> None:
     core.create_namespaced_secret(namespace, client.V1Secret(
         metadata=client.V1ObjectMeta(name=name), string_data=data))
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll until ``check`` returns something truthy; fail naming what never happened."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-def condition(trunk: dict[str, Any], type_: str) -> dict[str, Any]:
-    """A condition of the trunk, or an empty dict."""
-    for item in (trunk.get("status") or {}).get("conditions") or ():
-        if item["type"] == type_:
-            return dict(item)
-    return {}
-
-
-def wait_condition(trunks: Trunks, namespace: str, name: str, type_: str, status: str,
-                   timeout: float = 30.0) -> dict[str, Any]:
-    """The trunk once ``type_`` has ``status`` for its current generation."""
-    def check() -> dict[str, Any] | None:
-        trunk = trunks.get(namespace, name)
-        found = condition(trunk, type_)
-        current = found.get("observedGeneration") == trunk["metadata"]["generation"]
-        return trunk if found.get("status") == status and current else None
-    return wait_for(f"{namespace}/{name} {type_}={status}", check, timeout)  # type: ignore[no-any-return]
 
 
 def bolna_trunks(emulator: EmulatorProcess, token: str = CANARY_TOKEN) -> list[dict[str, Any]]:
@@ -239,7 +174,7 @@ def test_delete_removes_the_trunk_and_its_numbers_from_bolna(
     trunk_id = create_ready(trunks, core, namespace, document)["status"]["trunkId"]
     trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", namespace,
                                                "siptrunks", "gone")
-    wait_for("the SipTrunk to go", lambda: not _exists(trunks, namespace, "gone"))
+    wait_for("the SipTrunk to go", lambda: not exists(trunks, namespace, "gone"))
     assert bolna_trunk(emulator, trunk_id) is None
     assert "919800000001" not in json.dumps(bolna_trunks(emulator))
 
@@ -251,22 +186,8 @@ def test_orphan_leaves_the_trunk_in_bolna(
     trunk_id = create_ready(trunks, core, namespace, document)["status"]["trunkId"]
     trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", namespace,
                                                "siptrunks", "kept")
-    wait_for("the SipTrunk to go", lambda: not _exists(trunks, namespace, "kept"))
+    wait_for("the SipTrunk to go", lambda: not exists(trunks, namespace, "kept"))
     assert bolna_trunk(emulator, trunk_id) is not None
-
-
-def _gone(trunks: Trunks, namespace: str) -> bool:
-    return not _exists(trunks, namespace, "warm-up")
-
-
-def _exists(trunks: Trunks, namespace: str, name: str) -> bool:
-    try:
-        trunks.get(namespace, name)
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 def _bolna_post(emulator: EmulatorProcess, path: str, body: dict[str, Any],
@@ -474,7 +395,7 @@ def test_a_trunk_deleted_while_bolna_is_down_waits_and_says_why(
     finally:
         emulator.set_faults(error_rate=0.0)
     wait_for("the SipTrunk to go once Bolna is back",
-             lambda: not _exists(trunks, namespace, "outage"), timeout=60)
+             lambda: not exists(trunks, namespace, "outage"), timeout=60)
     assert bolna_trunk(emulator, trunk_id) is None
 
 

@@ -46,11 +46,16 @@ class ListedDestination:
     priority: int
     attrs: str
     latency_avg: float | None
+    latency_max: float | None = None
 
     @property
     def sampled(self) -> bool:
-        """Whether a probe has been answered since the last reload."""
-        return bool(self.latency_avg)
+        """Whether a probe has been answered since the last reload.
+
+        Latency is kept in whole milliseconds, so a gateway on a fast path can answer
+        and still read 0; the sync loop also counts time since the reload.
+        """
+        return bool(self.latency_avg) or bool(self.latency_max)
 
 
 class KamailioRpc:
@@ -117,7 +122,7 @@ class KamailioRpc:
             try:
                 result = await self.call(method)
             except RpcError as error:
-                if error.status == 404 or "empty" in error.message.lower():
+                if "empty" in error.message.lower():
                     continue
                 raise
             entries.extend(parse_address_dump(result))
@@ -134,26 +139,33 @@ def parse_dispatcher_list(result: Any) -> list[ListedDestination]:
             dest = target.get("DEST") or {}
             attrs = dest.get("ATTRS") or {}
             latency = dest.get("LATENCY") or {}
-            avg = latency.get("AVG")
+            avg, peak = latency.get("AVG"), latency.get("MAX")
             listed.append(ListedDestination(
                 set_id=set_id, uri=str(dest.get("URI", "")), flags=str(dest.get("FLAGS", "")),
                 priority=int(dest.get("PRIORITY", 0)),
                 attrs=str(attrs.get("BODY", "")) if isinstance(attrs, dict) else "",
-                latency_avg=float(avg) if avg is not None else None))
+                latency_avg=float(avg) if avg is not None else None,
+                latency_max=float(peak) if peak is not None else None))
     return listed
 
 
 def parse_address_dump(result: Any) -> list[tuple[int, str, int]]:
-    """Entries of ``permissions.addressDump``/``subnetDump`` as (group, ip, mask)."""
-    items = result if isinstance(result, list) else (result or {}).get("Entries") or []
+    """Entries of ``permissions.addressDump`` and ``subnetDump`` as (group, ip, mask).
+
+    Kamailio 5.6 answers ``[{"group": 4, "item": {"ip": "10.0.0.0", "mask": 8, ...}}]``;
+    ``addressDump`` holds single hosts and gives no mask (a full-length prefix).
+    """
     entries = []
-    for item in items:
-        if not isinstance(item, dict):
+    for entry in result if isinstance(result, list) else ():
+        if not isinstance(entry, dict) or entry.get("group") is None:
             continue
-        group = item.get("group", item.get("GROUP"))
-        ip = item.get("ip_addr", item.get("ip", item.get("IP")))
-        mask = item.get("mask", item.get("MASK"))
-        if group is None or ip is None:
+        nested = entry.get("item")
+        item: dict[str, Any] = nested if isinstance(nested, dict) else entry
+        ip = item.get("ip")
+        if ip is None:
             continue
-        entries.append((int(group), str(ip), int(mask) if mask is not None else -1))
+        mask = item.get("mask")
+        if mask is None:
+            mask = 128 if ":" in str(ip) else 32
+        entries.append((int(entry["group"]), str(ip), int(mask)))
     return entries

@@ -49,6 +49,7 @@ class EdgeSync:
     def __init__(self, sink: Sink, replicas: list[KamailioRpc], status: TrunkReconciler,
                  events: EventSink, *, reload_delta: float = 5.0, debounce: float = 0.5,
                  expected: Callable[[], set[str]] | None = None,
+                 probe_settle: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sink = sink
         self.replicas = replicas
@@ -62,8 +63,13 @@ class EdgeSync:
         self._last_reload: dict[str, float] = {}
         self._rendered = Rendered()
         self._health: dict[str, list[Health]] = {}
+        self._settled: dict[str, dict[str, Health]] = {}
         self._uids: dict[str, str] = {}
         self._expected = expected
+        self.probe_settle = probe_settle
+        """Seconds after a reload by which a dead gateway has failed its probes: an
+        ``AP`` entry older than this is Healthy even without a latency sample."""
+        self._reloaded_at: dict[str, float] = {}
         self._seen: set[str] = set()
         self.reloads = 0
         """Reloads sent, all replicas and tables counted, for tests and benchmarks."""
@@ -89,6 +95,7 @@ class EdgeSync:
         """A trunk deleted (or no longer valid): its entries go at the next sync."""
         if self._trunks.pop(uid, None) is not None:
             self._health.pop(uid, None)
+            self._settled.pop(uid, None)
             self._dirty.set()
 
     # ---- the sync loop -------------------------------------------------------------
@@ -102,8 +109,11 @@ class EdgeSync:
         """
         deadline = self._clock() + first_sync_timeout
         while self._expected is not None and self._clock() < deadline:
-            if self._expected() <= self._seen:
+            missing = self._expected() - self._seen
+            if not missing:
                 break
+            log.debug("SIP edge: waiting for %d SipTrunk(s) before the first write",
+                      len(missing))
             await asyncio.sleep(0.5)
         while True:
             await self._dirty.wait()
@@ -133,6 +143,10 @@ class EdgeSync:
                 outcomes[replica.url] = await self._verify(replica, rendered)
             except (Unreachable, RpcError) as error:
                 unreachable.append(f"{replica.url}: {error}")
+        log.info("SIP edge: %d trunk(s), %d destination(s); rewrote dispatcher=%s "
+                 "addresses=%s; %d replica(s) verified, %d unreachable", len(routes),
+                 len(rendered.destinations), changed.dispatcher, changed.addresses,
+                 len(outcomes), len(unreachable))
         await self._report(routes, rendered, outcomes, unreachable)
         if unreachable:
             self._dirty.set()  # try again: a restarted replica must get its entries back
@@ -165,6 +179,8 @@ class EdgeSync:
             await asyncio.sleep(wait)
         await replica.reload(method, reload_delta=self.reload_delta)
         self._last_reload[key] = self._clock()
+        if method == "dispatcher.reload":
+            self._reloaded_at[replica.url] = self._clock()
         self.reloads += 1
 
     async def _verify(self, replica: KamailioRpc, rendered: Rendered) -> list[str]:
@@ -210,15 +226,19 @@ class EdgeSync:
 
     async def health_once(self) -> None:
         """One poll of every replica; a gateway counts as up if any replica reaches it."""
-        listed: list[ListedDestination] = []
+        listed: list[tuple[ListedDestination, bool]] = []
         for replica in self.replicas:
+            settled = (self._clock() - self._reloaded_at.get(replica.url, -1e9)
+                       >= self.probe_settle)
             try:
-                listed.extend(await replica.dispatcher_list())
+                listed.extend((d, settled) for d in await replica.dispatcher_list())
             except (Unreachable, RpcError) as error:
                 log.debug("health: %s unreachable: %s", replica.url, error)
-        by_key: dict[tuple[int, str], list[ListedDestination]] = {}
-        for destination in listed:
-            by_key.setdefault((destination.set_id, destination.uri), []).append(destination)
+                self._dirty.set()  # when it is back, the sync loop verifies it again
+        by_key: dict[tuple[int, str], list[tuple[ListedDestination, bool]]] = {}
+        for destination, settled in listed:
+            by_key.setdefault((destination.set_id, destination.uri), []).append(
+                (destination, settled))
         written = {(d.set_id, d.uri): d for d in self._rendered.destinations}
         for uid, trunk in list(self._trunks.items()):
             set_id = (self.status.latest_status(trunk.obj).get("dispatcher") or {}).get("setId")
@@ -229,15 +249,18 @@ class EdgeSync:
             await self._write_health(uid, trunk, mine, by_key)
 
     async def _write_health(self, uid: str, trunk: _Trunk, mine: list[Destination],
-                            by_key: dict[tuple[int, str], list[ListedDestination]]) -> None:
+                            by_key: dict[tuple[int, str], list[tuple[ListedDestination, bool]]]
+                            ) -> None:
         previous = self._health.get(uid)
         healths: list[Health] = []
         gateways: list[dict[str, Any]] = []
         old = {(g.get("uri")): g for g in
                self.status.latest_status(trunk.obj).get("gateways") or ()}
         for destination in mine:
-            seen = by_key.get((destination.set_id, destination.uri), [])
-            health = _best([gateway_health(s.flags, s.sampled) for s in seen])
+            found = by_key.get((destination.set_id, destination.uri), [])
+            seen = [listed for listed, _ in found]
+            health = _best([gateway_health(s.flags, s.sampled or settled)
+                            for s, settled in found])
             healths.append(health)
             before = old.get(destination.uri) or {}
             latencies = [s.latency_avg for s in seen if s.latency_avg]
@@ -252,14 +275,19 @@ class EdgeSync:
         if previous == healths and len(old) == len(gateways):
             return  # latency moves every poll; only health changes are worth a write
         self._health[uid] = healths
+        settled = self._settled.setdefault(uid, {})
         for gateway, health in zip(gateways, healths, strict=True):
-            was = (old.get(gateway["uri"]) or {}).get("health")
-            if was == "Healthy" and health == "Unhealthy":
+            # Probing (Kamailio's T: failing, still selected) sits between the two
+            # states people care about; transitions are counted between those.
+            was = settled.get(gateway["uri"])
+            if health == "Unhealthy" and was not in (None, "Unhealthy"):
                 self.events(trunk.obj.body, "Warning", "GatewayDown",
                             f"gateway {gateway['uri']} stopped answering OPTIONS")
-            elif was == "Unhealthy" and health == "Healthy":
+            elif health == "Healthy" and was == "Unhealthy":
                 self.events(trunk.obj.body, "Normal", "GatewayUp",
                             f"gateway {gateway['uri']} answers OPTIONS again")
+            if health != "Probing":
+                settled[gateway["uri"]] = health
         await self.status.update_status(
             trunk.obj, {"gateways": gateways, "healthyGateways": healthy_count(healths)},
             [_gateways_verdict(healths, trunk.spec)])

@@ -1,0 +1,99 @@
+"""Waiting on what a user would see, shared by the operator's integration tests."""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from bolna_emulator.process import EmulatorProcess
+from bolna_sip_operator.devenv.control_plane import ControlPlane
+from tests.corpus import IP_BASED_SPEC, manifest
+from tests.integration.apiserver import Trunks
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll until ``check`` returns something truthy; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def condition(trunk: dict[str, Any], type_: str) -> dict[str, Any]:
+    """A condition of the trunk, or an empty dict."""
+    for item in (trunk.get("status") or {}).get("conditions") or ():
+        if item["type"] == type_:
+            return dict(item)
+    return {}
+
+
+def wait_condition(trunks: Trunks, namespace: str, name: str, type_: str, status: str,
+                   timeout: float = 30.0) -> dict[str, Any]:
+    """The trunk once ``type_`` has ``status`` for its current generation."""
+    def check() -> dict[str, Any] | None:
+        trunk = trunks.get(namespace, name)
+        found = condition(trunk, type_)
+        current = found.get("observedGeneration") == trunk["metadata"]["generation"]
+        return trunk if found.get("status") == status and current else None
+    return wait_for(f"{namespace}/{name} {type_}={status}", check, timeout)  # type: ignore[no-any-return]
+
+
+def exists(trunks: Trunks, namespace: str, name: str) -> bool:
+    try:
+        trunks.get(namespace, name)
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def _gone(trunks: Trunks, namespace: str) -> bool:
+    return not exists(trunks, namespace, "warm-up")
+
+
+def warm_up(control_plane: ControlPlane, emulator: EmulatorProcess, prefix: str = "op",
+            spec: dict[str, Any] | None = None) -> None:
+    """Wait until the operator reconciles a trunk end to end, then forget it in Bolna.
+
+    Kopf reports live before its namespace observer has listed namespaces; a namespace
+    created in that gap was seen to be missed. Tests start once one trunk is Ready.
+    """
+    configuration = client.Configuration()
+    configuration.host = control_plane.server
+    configuration.ssl_ca_cert = str(control_plane.ca_file)
+    configuration.api_key = {"authorization": control_plane.token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    with client.ApiClient(configuration) as api:
+        trunks = Trunks(client.CustomObjectsApi(api))
+        for _attempt in range(4):
+            name = f"{prefix}-warmup-{uuid.uuid4().hex[:6]}"
+            client.CoreV1Api(api).create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+            trunks.create(name, manifest({**(spec or IP_BASED_SPEC), "name": name},
+                                         name="warm-up"))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if condition(trunks.get(name, "warm-up"), "Ready").get("status") == "True":
+                    break
+                time.sleep(0.5)
+            else:
+                continue
+            trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", name,
+                                                       "siptrunks", "warm-up")
+            wait_for("the warm-up trunk to go", functools.partial(_gone, trunks, name))
+            break
+        else:
+            last = trunks.get(name, "warm-up").get("status")
+            pytest.fail(f"the operator never made a first trunk Ready; last status: {last}")
+    emulator.reset()

@@ -1,0 +1,191 @@
+"""The operator keeps Kamailio loaded with each SipTrunk's gateways and reports their
+health: real kube-apiserver, real Kamailio from Debian, real SIP peers (sipp), the Bolna
+emulator, and the operator process. Assertions read Kamailio over JSON-RPC, the
+SipTrunk's status and Events, and which gateway a call reached.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from bolna_emulator.process import EmulatorProcess
+from bolna_sip_operator.devenv.control_plane import ControlPlane
+from bolna_sip_operator.devenv.kamailio import Kamailio
+from bolna_sip_operator.devenv.operator_process import OperatorProcess
+from bolna_sip_operator.devenv.sip_peer import SipPeer, place_call
+from tests.corpus import IP_BASED_SPEC, manifest
+from tests.integration.apiserver import Trunks
+from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
+
+pytestmark = pytest.mark.integration
+TOKEN = "kamailio-test-token"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One directory for this module's processes."""
+    return tmp_path_factory.mktemp("edge")
+
+
+@pytest.fixture(scope="module")
+def kamailio(workdir: Path) -> Iterator[Kamailio]:
+    """Kamailio probing every second, failing a gateway after two lost probes."""
+    with Kamailio(workdir / "kamailio", ping_interval=1, probing_threshold=2,
+                  fr_timer_ms=1000, reload_delta=1) as edge:
+        yield edge
+
+
+@pytest.fixture(scope="module")
+def gateways(workdir: Path) -> Iterator[tuple[SipPeer, SipPeer]]:
+    """Two carrier gateways that answer OPTIONS and INVITE."""
+    with SipPeer(workdir / "gw1", name="gw1") as first, \
+            SipPeer(workdir / "gw2", name="gw2") as second:
+        yield first, second
+
+
+@pytest.fixture(scope="module")
+def operator(control_plane: ControlPlane, crd: None, kamailio: Kamailio, workdir: Path,
+             gateways: tuple[SipPeer, SipPeer]) -> Iterator[OperatorProcess]:
+    """The operator with the SIP edge on, watching ``opk-*`` namespaces."""
+    with EmulatorProcess(tokens=[TOKEN]) as bolna:
+        process = OperatorProcess(
+            kubeconfig=control_plane.kubeconfig, bolna_url=bolna.url, token=TOKEN,
+            log_path=workdir / "operator.log", drift_interval=30,
+            extra_args=("--namespace", "opk-*", "--kamailio-rpc", kamailio.rpc_url,
+                        "--dispatcher-file", str(kamailio.dispatcher_file),
+                        "--address-file", str(kamailio.address_file),
+                        "--reload-delta", "1", "--health-interval", "1",
+                        "--probe-settle", "4"))
+        process.start()
+        first, second = gateways
+        warm_up(control_plane, bolna, prefix="opk",
+                spec=_trunk("warm-up", first, second)["spec"])
+        yield process
+        process.stop()
+
+
+@pytest.fixture
+def namespace(api_client: client.ApiClient) -> str:
+    """A fresh namespace the operator watches."""
+    name = f"opk-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api(api_client).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    return name
+
+
+def _trunk(name: str, first: SipPeer, second: SipPeer, **changes: Any) -> dict[str, Any]:
+    return manifest({**IP_BASED_SPEC, "qualifyFrequency": 1, "gateways": [
+        {"gatewayAddress": "127.0.0.1", "port": second.port, "priority": 2},
+        {"gatewayAddress": "127.0.0.1", "port": first.port, "priority": 1}], **changes},
+        name=name)
+
+
+def test_gateways_are_loaded_as_one_set_and_become_healthy(
+        operator: OperatorProcess, kamailio: Kamailio, gateways: tuple[SipPeer, SipPeer],
+        trunks: Trunks, namespace: str) -> None:
+    first, second = gateways
+    trunks.create(namespace, _trunk("edge", first, second))
+    trunk = wait_condition(trunks, namespace, "edge", "Ready", "True", timeout=60)
+    status = trunk["status"]
+    set_id = status["dispatcher"]["setId"]
+    assert condition(trunk, "DispatcherSynced")["reason"] == "Loaded"
+    assert condition(trunk, "GatewaysHealthy")["reason"] == "AllHealthy"
+    assert status["healthyGateways"] == "2/2"
+    assert [(g["port"], g["priority"], g["health"]) for g in status["gateways"]] == [
+        (first.port, 1, "Healthy"), (second.port, 2, "Healthy")]
+    listed = kamailio.rpc("dispatcher.list")
+    [record] = [r["SET"] for r in listed["RECORDS"] if r["SET"]["ID"] == set_id]
+    by_uri = {t["DEST"]["URI"]: t["DEST"] for t in record["TARGETS"]}
+    assert by_uri[f"sip:127.0.0.1:{first.port}"]["PRIORITY"] == 2
+    assert by_uri[f"sip:127.0.0.1:{second.port}"]["PRIORITY"] == 1
+    assert f"trunk={namespace}/edge" in by_uri[f"sip:127.0.0.1:{first.port}"]["ATTRS"]["BODY"]
+
+
+def _with_health(trunk: dict[str, Any], healths: list[str]) -> dict[str, Any] | None:
+    seen = [g["health"] for g in (trunk.get("status") or {}).get("gateways") or ()]
+    return trunk if seen == healths else None
+
+
+def test_a_gateway_that_stops_answering_is_reported_and_recovers(
+        operator: OperatorProcess, gateways: tuple[SipPeer, SipPeer], trunks: Trunks,
+        api_client: client.ApiClient, namespace: str) -> None:
+    first, second = gateways
+    trunks.create(namespace, _trunk("outage", first, second))
+    wait_condition(trunks, namespace, "outage", "Ready", "True", timeout=60)
+    first.pause()
+    try:
+        trunk = wait_for("gateway 1 Unhealthy", lambda: _with_health(
+            trunks.get(namespace, "outage"), ["Unhealthy", "Healthy"]), timeout=30)
+        assert trunk["status"]["healthyGateways"] == "1/2"
+        assert condition(trunk, "GatewaysHealthy")["reason"] == "SomeUnhealthy"
+        assert condition(trunk, "Ready")["status"] == "True"
+        wait_for("a GatewayDown Event", lambda: "GatewayDown" in [
+            e.reason for e in client.CoreV1Api(api_client).list_namespaced_event(
+                namespace).items])
+    finally:
+        first.resume()
+    wait_for("gateway 1 Healthy again", lambda: trunks.get(namespace, "outage")[
+        "status"].get("healthyGateways") == "2/2", timeout=30)
+    wait_for("a GatewayUp Event", lambda: "GatewayUp" in [
+        e.reason for e in client.CoreV1Api(api_client).list_namespaced_event(
+            namespace).items])
+
+
+def test_a_call_reaches_priority_one_and_fails_over_to_priority_two(
+        operator: OperatorProcess, kamailio: Kamailio, gateways: tuple[SipPeer, SipPeer],
+        trunks: Trunks, namespace: str, workdir: Path) -> None:
+    first, second = gateways
+    trunks.create(namespace, _trunk("calls", first, second))
+    trunk = wait_condition(trunks, namespace, "calls", "Ready", "True", timeout=60)
+    set_id = trunk["status"]["dispatcher"]["setId"]
+    before = (first.invites_received(), second.invites_received())
+    assert place_call(kamailio.sip_port, set_id, workdir=workdir / "uac1") == 200
+    assert (first.invites_received(), second.invites_received()) == (before[0] + 1, before[1])
+    first.pause()
+    try:
+        assert place_call(kamailio.sip_port, set_id, workdir=workdir / "uac2") == 200
+    finally:
+        first.resume()
+    assert second.invites_received() == before[1] + 1
+
+
+def test_inactive_trunks_are_disabled_and_deleted_trunks_removed(
+        operator: OperatorProcess, kamailio: Kamailio, gateways: tuple[SipPeer, SipPeer],
+        trunks: Trunks, namespace: str) -> None:
+    first, second = gateways
+    trunks.create(namespace, _trunk("pause", first, second))
+    trunk = wait_condition(trunks, namespace, "pause", "Ready", "True", timeout=60)
+    set_id = trunk["status"]["dispatcher"]["setId"]
+    trunks.patch(namespace, "pause", {"spec": {"active": False}})
+
+    def flags() -> list[str]:
+        listed = kamailio.rpc("dispatcher.list")
+        return [t["DEST"]["FLAGS"] for r in listed["RECORDS"] if r["SET"]["ID"] == set_id
+                for t in r["SET"]["TARGETS"]]
+
+    wait_for("both gateways admin-disabled", lambda: flags() and all(
+        f.startswith("D") for f in flags()), timeout=30)
+    trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", namespace,
+                                               "siptrunks", "pause")
+    wait_for("the SipTrunk to go", lambda: not exists(trunks, namespace, "pause"))
+    wait_for("its set to leave Kamailio", lambda: not flags(), timeout=30)
+
+
+def test_ip_identifiers_are_loaded_as_permissions_entries(
+        operator: OperatorProcess, kamailio: Kamailio, gateways: tuple[SipPeer, SipPeer],
+        trunks: Trunks, namespace: str) -> None:
+    first, second = gateways
+    trunks.create(namespace, _trunk("acl", first, second, ipIdentifiers=[
+        {"ipAddress": "203.0.113.0/24"}, {"ipAddress": "198.51.100.7"}]))
+    trunk = wait_condition(trunks, namespace, "acl", "DispatcherSynced", "True", timeout=60)
+    set_id = trunk["status"]["dispatcher"]["setId"]
+    dumped = str(kamailio.rpc("permissions.addressDump")) + str(
+        kamailio.rpc("permissions.subnetDump"))
+    assert "203.0.113.0" in dumped and "198.51.100.7" in dumped
+    assert str(set_id) in dumped
