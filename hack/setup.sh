@@ -2,7 +2,8 @@
 # Install everything the operator and its test suite need, on a fresh machine or again.
 # Idempotent: each step checks first and does nothing when already done.
 #
-#   hack/setup.sh            Python environment (.venv) and the test control plane
+#   hack/setup.sh            Python environment (.venv), the test control plane,
+#                            and Kamailio + sipp from Debian
 #   hack/setup.sh python     only the Python environment
 #
 # Environment: BOLNA_CACHE_DIR (default ~/.cache/bolna-sip-operator) holds the built
