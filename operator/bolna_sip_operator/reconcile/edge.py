@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -32,9 +32,19 @@ from ..kamailio.sink import Sink
 from ..kamailio.verify import address_differences, dispatcher_differences
 from ..model.spec import SipTrunkSpec
 from .conditions import Verdict, now_rfc3339
-from .trunk import EventSink, TrunkObject, TrunkReconciler
+from .trunk import EventSink, TrunkObject
 
 log = logging.getLogger(__name__)
+
+
+class StatusStore(Protocol):
+    """Where the edge reads set IDs and writes its findings: the trunk reconciler, which
+    serialises every status write of a trunk (see ``TrunkReconciler.update_status``)."""
+
+    async def update_status(self, obj: TrunkObject, changes: dict[str, Any],
+                            verdicts: list[Verdict]) -> bool: ...
+
+    def latest_status(self, obj: TrunkObject) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -46,7 +56,7 @@ class _Trunk:
 class EdgeSync:
     """The single writer of Kamailio's tables and the reader of gateway health."""
 
-    def __init__(self, sink: Sink, replicas: list[KamailioRpc], status: TrunkReconciler,
+    def __init__(self, sink: Sink, replicas: list[KamailioRpc], status: StatusStore,
                  events: EventSink, *, reload_delta: float = 5.0, debounce: float = 0.5,
                  expected: Callable[[], set[str]] | None = None,
                  probe_settle: float = 30.0,
@@ -71,8 +81,8 @@ class EdgeSync:
         ``AP`` entry older than this is Healthy even without a latency sample."""
         self._reloaded_at: dict[str, float] = {}
         self._seen: set[str] = set()
-        self.reloads = 0
-        """Reloads sent, all replicas and tables counted, for tests and benchmarks."""
+        self.reloads: dict[str, int] = {}
+        """Reloads sent per RPC method, all replicas counted, for tests and benchmarks."""
 
     # ---- inputs from the handlers ------------------------------------------------
 
@@ -181,7 +191,7 @@ class EdgeSync:
         self._last_reload[key] = self._clock()
         if method == "dispatcher.reload":
             self._reloaded_at[replica.url] = self._clock()
-        self.reloads += 1
+        self.reloads[method] = self.reloads.get(method, 0) + 1
 
     async def _verify(self, replica: KamailioRpc, rendered: Rendered) -> list[str]:
         problems = dispatcher_differences(rendered.destinations,
