@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..model.cel_library import is_ip, parse_ip
+from ..model.cel_library import parse_ip
 from ..model.spec import HOSTNAME, SipTrunkSpec
 
 FLAG_DISABLED = 4
@@ -119,11 +119,13 @@ def destinations(route: TrunkRoute) -> list[Destination]:
     result = []
     for rank, (index, gateway) in enumerate(ordered):
         address = gateway.gatewayAddress
-        if not (is_ip(address) or _SAFE_HOST.fullmatch(address)):
+        parsed = parse_ip(address)
+        if parsed is None and not _SAFE_HOST.fullmatch(address):
             raise ValueError(f"spec.gateways[{index}].gatewayAddress {address!r} is not a "
                              "hostname or IP address")
+        host = f"[{parsed.compressed}]" if isinstance(parsed, ipaddress.IPv6Address) else address
         port = gateway.effective_port(spec.transport)
-        uri = f"sip:{sip_host(address)}:{port}{_TRANSPORT_SUFFIX[spec.transport]}"
+        uri = f"sip:{host}:{port}{_TRANSPORT_SUFFIX[spec.transport]}"
         attrs = f"duid={route.set_id}-{index};trunk={route.key}"
         result.append(Destination(route.set_id, uri, flags, len(ordered) - rank, attrs,
                                   address, port, gateway.priority))
@@ -168,6 +170,36 @@ def render(routes: Iterable[TrunkRoute]) -> Rendered:
         rendered.destinations.extend(lines)
         rendered.addresses.extend(entries)
     return rendered
+
+
+class Renderer:
+    """``render`` with memory: a trunk whose spec object and set ID are unchanged is not
+    rendered again. The sync loop renders every trunk on every change; after a burst
+    only the changed trunks cost anything."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[int, SipTrunkSpec, list[Destination],
+                                     list[AddressEntry]]] = {}
+
+    def render(self, routes: Iterable[TrunkRoute]) -> Rendered:
+        """As ``render``, reusing the lines of unchanged trunks."""
+        rendered = Rendered()
+        fresh: dict[str, tuple[int, SipTrunkSpec, list[Destination], list[AddressEntry]]] = {}
+        for route in sorted(routes, key=lambda r: r.set_id):
+            cached = self._cache.get(route.key)
+            if cached is not None and cached[0] == route.set_id and cached[1] is route.spec:
+                lines, entries = cached[2], cached[3]
+            else:
+                try:
+                    lines, entries = destinations(route), addresses(route)
+                except ValueError as error:
+                    rendered.refused[route.key] = str(error)
+                    continue
+            fresh[route.key] = (route.set_id, route.spec, lines, entries)
+            rendered.destinations.extend(lines)
+            rendered.addresses.extend(entries)
+        self._cache = fresh
+        return rendered
 
 
 def allocate_set_id(taken: Iterable[int]) -> int:

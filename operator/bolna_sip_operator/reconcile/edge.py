@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ..kamailio.health import Health, gateway_health, healthy_count
-from ..kamailio.render import Destination, Rendered, TrunkRoute, allocate_set_id, render
+from ..kamailio.render import Destination, Rendered, Renderer, TrunkRoute, allocate_set_id
 from ..kamailio.rpc import KamailioRpc, ListedDestination, RpcError, Unreachable
 from ..kamailio.sink import Sink
 from ..kamailio.verify import address_differences, dispatcher_differences
@@ -72,6 +72,7 @@ class EdgeSync:
         self._dirty = asyncio.Event()
         self._last_reload: dict[str, float] = {}
         self._rendered = Rendered()
+        self._renderer = Renderer()
         self._health: dict[str, list[Health]] = {}
         self._settled: dict[str, dict[str, Health]] = {}
         self._uids: dict[str, str] = {}
@@ -139,7 +140,7 @@ class EdgeSync:
     async def sync_once(self) -> None:
         """Render, publish, reload what changed, verify every replica, report per trunk."""
         routes = await self._routes()
-        rendered = render(routes)
+        rendered = self._renderer.render(routes)
         changed = await self.sink.publish(rendered)
         self._rendered = rendered
         outcomes: dict[str, list[str]] = {}

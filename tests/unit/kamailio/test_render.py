@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bolna_sip_operator.kamailio.render import (
     HEADER,
+    Renderer,
     TrunkRoute,
     allocate_set_id,
     render,
@@ -105,3 +106,12 @@ def test_every_valid_trunk_renders_five_clean_fields_per_line(
         assert len(fields) == 5 and all(fields) and "#" not in line
     priorities = [int(line.split()[3]) for line in lines]
     assert sorted(priorities, reverse=True) == priorities == list(range(len(lines), 0, -1))
+
+
+def test_the_renderer_reuses_unchanged_trunks_and_renders_the_same_text() -> None:
+    routes = [_route(i, f"t{i}") for i in range(1, 6)]
+    renderer = Renderer()
+    assert renderer.render(routes).dispatcher_text == render(routes).dispatcher_text
+    changed = [*routes[:2], _route(3, "t3", transport="transport-tcp"), *routes[3:]]
+    assert renderer.render(changed).dispatcher_text == render(changed).dispatcher_text
+    assert ";transport=tcp" in renderer.render(changed).dispatcher_text
