@@ -189,3 +189,25 @@ def test_ip_identifiers_are_loaded_as_permissions_entries(
         kamailio.rpc("permissions.subnetDump"))
     assert "203.0.113.0" in dumped and "198.51.100.7" in dumped
     assert str(set_id) in dumped
+
+
+def test_a_killed_and_restarted_kamailio_gets_its_entries_verified_again(
+        operator: OperatorProcess, kamailio: Kamailio, gateways: tuple[SipPeer, SipPeer],
+        trunks: Trunks, namespace: str) -> None:
+    first, second = gateways
+    trunks.create(namespace, _trunk("restart", first, second))
+    trunk = wait_condition(trunks, namespace, "restart", "DispatcherSynced", "True",
+                           timeout=60)
+    set_id = trunk["status"]["dispatcher"]["setId"]
+    kamailio.kill()
+    try:
+        trunk = wait_for("DispatcherSynced Unreachable", lambda: (
+            condition(t := trunks.get(namespace, "restart"), "DispatcherSynced").get(
+                "reason") == "Unreachable" and t), timeout=30)
+        assert condition(trunk, "Ready")["status"] == "False"
+    finally:
+        kamailio.restart()
+    wait_condition(trunks, namespace, "restart", "DispatcherSynced", "True", timeout=60)
+    listed = kamailio.rpc("dispatcher.list")
+    assert any(r["SET"]["ID"] == set_id for r in listed["RECORDS"])
+    wait_condition(trunks, namespace, "restart", "Ready", "True", timeout=60)
