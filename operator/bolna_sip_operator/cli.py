@@ -236,6 +236,10 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           "(probing threshold x ping interval + OPTIONS timeout); a gateway "
                           "is not reported Healthy on a fresh reload alone (default "
                           "%(default)s)")
+    run.add_argument("--metrics-port", type=int,
+                     default=int(env_default("metrics-port", "0") or 0), metavar="PORT",
+                     help="serve Prometheus metrics on --health-host:PORT/metrics; 0 for "
+                          "none (default %(default)s)")
     run.add_argument("--debug", action="store_true",
                      default=(env_default("debug", "") or "").lower() in ("1", "true"),
                      help="log at DEBUG level (secrets are never logged)")
@@ -267,7 +271,8 @@ def _run(args: argparse.Namespace) -> int:
               "SipTrunks with spec.apiTokenSecretRef can be reconciled", file=sys.stderr)
     liveness = (f"http://{args.health_host}:{args.health_port}/healthz"
                 if args.health_port else None)
-    run(settings, liveness_endpoint=liveness)
+    metrics = (args.health_host, args.metrics_port) if args.metrics_port else None
+    run(settings, liveness_endpoint=liveness, metrics=metrics)
     return 0
 
 

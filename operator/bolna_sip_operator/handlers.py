@@ -25,6 +25,7 @@ from .config import OperatorSettings
 from .kamailio.rpc import KamailioRpc
 from .kamailio.sink import FileSink
 from .kube import Kube
+from .metrics import observe_bolna
 from .model import names
 from .reconcile.edge import EdgeSync
 from .reconcile.trunk import Accounts, RetryLater, TrunkObject, TrunkReconciler
@@ -52,7 +53,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
 
     def client_for(token: pydantic.SecretStr) -> BolnaClient:
         return BolnaClient(token, base_url=config.bolna_url, timeout=config.request_timeout,
-                           limiters=limiters)
+                           limiters=limiters, observer=observe_bolna)
 
     def post_event(body: dict[str, Any], kind: str, reason: str, message: str) -> None:
         kopf.event(cast(kopf.Body, body), type=kind, reason=reason, message=message)

@@ -27,8 +27,13 @@ def configure_logging(debug: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None) -> None:
+def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
+        metrics: tuple[str, int] | None = None) -> None:
     """Run until SIGTERM or SIGINT. Blocks."""
+    if metrics is not None:
+        from .metrics import serve
+
+        serve(metrics[1], metrics[0])
     os.environ["BOLNA_SIP_DRIFT_INTERVAL"] = str(settings.drift_interval)
     if settings.kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(settings.kubeconfig)

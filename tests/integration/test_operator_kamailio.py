@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.kamailio import Kamailio
-from bolna_sip_operator.devenv.operator_process import OperatorProcess
+from bolna_sip_operator.devenv.operator_process import OperatorProcess, free_port
 from bolna_sip_operator.devenv.sip_peer import SipPeer, place_call
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks
@@ -25,6 +26,7 @@ from tests.integration.helpers import condition, exists, wait_condition, wait_fo
 
 pytestmark = pytest.mark.integration
 TOKEN = "kamailio-test-token"
+METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def operator(control_plane: ControlPlane, crd: None, kamailio: Kamailio, workdir
                         "--dispatcher-file", str(kamailio.dispatcher_file),
                         "--address-file", str(kamailio.address_file),
                         "--reload-delta", "1", "--health-interval", "1",
-                        "--probe-settle", "4"))
+                        "--probe-settle", "4", "--metrics-port", str(METRICS_PORT)))
         process.start()
         first, second = gateways
         warm_up(control_plane, bolna, prefix="opk",
@@ -211,3 +213,21 @@ def test_a_killed_and_restarted_kamailio_gets_its_entries_verified_again(
     listed = kamailio.rpc("dispatcher.list")
     assert any(r["SET"]["ID"] == set_id for r in listed["RECORDS"])
     wait_condition(trunks, namespace, "restart", "Ready", "True", timeout=60)
+
+
+def test_metrics_show_reconciles_bolna_calls_reloads_and_gateway_health(
+        operator: OperatorProcess, gateways: tuple[SipPeer, SipPeer], trunks: Trunks,
+        namespace: str) -> None:
+    first, second = gateways
+    trunks.create(namespace, _trunk("metrics", first, second))
+    wait_condition(trunks, namespace, "metrics", "Ready", "True", timeout=60)
+    text = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).text
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+               for line in text.splitlines() if line and not line.startswith("#")}
+    assert samples['bolna_sip_reconciles_total{reason="",result="success"}'] >= 1
+    assert samples['bolna_sip_bolna_requests_total{method="POST",status="201"}'] >= 1
+    assert any(k.startswith("bolna_sip_kamailio_reloads_total{") and v >= 1
+               for k, v in samples.items())
+    gateway = (f'bolna_sip_gateway_healthy{{gateway="sip:127.0.0.1:{first.port}",'
+               f'name="metrics",namespace="{namespace}"}}')
+    assert samples[gateway] == 1.0

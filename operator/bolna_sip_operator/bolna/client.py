@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -116,7 +117,8 @@ class BolnaClient:
                  retry: RetryPolicy | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  paths: ApiPaths = SIP_TRUNKS_API,
-                 limiters: LimiterRegistry = SHARED_LIMITERS) -> None:
+                 limiters: LimiterRegistry = SHARED_LIMITERS,
+                 observer: Callable[[str, str, float], None] | None = None) -> None:
         secret = token if isinstance(token, SecretStr) else SecretStr(token)
         if not secret.get_secret_value():
             raise ValueError("the Bolna API token is empty")
@@ -125,6 +127,9 @@ class BolnaClient:
         self.retry = retry or RetryPolicy()
         self.rate_limiter = rate_limiter or limiters.for_token(secret)
         self.counts = CallCounts()
+        self._observer = observer
+        """Told (HTTP method, status code or error name, seconds) of every attempt, for
+        metrics."""
         self._redactor = Redactor([secret.get_secret_value()])
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -276,11 +281,17 @@ class BolnaClient:
         except httpx.RequestError as exc:
             failure = _transport_error(exc, method, path, redactor)
         else:
+            elapsed = time.monotonic() - started
             logger.debug("bolna %s %s -> %d in %.3fs (attempt %d)", method, path,
-                         response.status_code, time.monotonic() - started, attempt)
+                         response.status_code, elapsed, attempt)
+            if self._observer is not None:
+                self._observer(method, str(response.status_code), elapsed)
             return response
+        elapsed = time.monotonic() - started
         logger.debug("bolna %s %s -> %s in %.3fs (attempt %d)", method, path,
-                     type(failure).__name__, time.monotonic() - started, attempt)
+                     type(failure).__name__, elapsed, attempt)
+        if self._observer is not None:
+            self._observer(method, type(failure).__name__, elapsed)
         return failure
 
     @staticmethod

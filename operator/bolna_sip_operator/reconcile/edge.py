@@ -30,6 +30,7 @@ from ..kamailio.render import Destination, Rendered, Renderer, TrunkRoute, alloc
 from ..kamailio.rpc import KamailioRpc, ListedDestination, RpcError, Unreachable
 from ..kamailio.sink import Sink
 from ..kamailio.verify import address_differences, dispatcher_differences
+from ..metrics import GATEWAY_HEALTHY, RELOADS, VERIFICATION_FAILURES
 from ..model.spec import SipTrunkSpec
 from .conditions import Verdict, now_rfc3339
 from .trunk import EventSink, TrunkObject
@@ -104,6 +105,11 @@ class EdgeSync:
 
     def remove(self, uid: str) -> None:
         """A trunk deleted (or no longer valid): its entries go at the next sync."""
+        gone = self._trunks.get(uid)
+        if gone is not None:
+            for destination in self._rendered.destinations:
+                if destination.attrs.endswith(f"trunk={gone.obj.namespace}/{gone.obj.name}"):
+                    GATEWAY_HEALTHY.remove(gone.obj.namespace, gone.obj.name, destination.uri)
         if self._trunks.pop(uid, None) is not None:
             self._health.pop(uid, None)
             self._settled.pop(uid, None)
@@ -193,11 +199,14 @@ class EdgeSync:
         if method == "dispatcher.reload":
             self._reloaded_at[replica.url] = self._clock()
         self.reloads[method] = self.reloads.get(method, 0) + 1
+        RELOADS.labels(replica.url, method.split(".")[0]).inc()
 
     async def _verify(self, replica: KamailioRpc, rendered: Rendered) -> list[str]:
         problems = dispatcher_differences(rendered.destinations,
                                           await replica.dispatcher_list())
         problems += address_differences(rendered.addresses, await replica.address_entries())
+        if problems:
+            VERIFICATION_FAILURES.labels(replica.url).inc()
         return problems
 
     async def _report(self, routes: list[TrunkRoute], rendered: Rendered,
@@ -286,6 +295,9 @@ class EdgeSync:
         if previous == healths and len(old) == len(gateways):
             return  # latency moves every poll; only health changes are worth a write
         self._health[uid] = healths
+        for destination, health in zip(mine, healths, strict=True):
+            GATEWAY_HEALTHY.labels(trunk.obj.namespace, trunk.obj.name,
+                                   destination.uri).set(1 if health == "Healthy" else 0)
         settled = self._settled.setdefault(uid, {})
         for gateway, health in zip(gateways, healths, strict=True):
             # Probing (Kamailio's T: failing, still selected) sits between the two

@@ -38,6 +38,7 @@ from ..bolna import (
 )
 from ..bolna.wire import NumberCreate, TrunkCreate, TrunkUpdate
 from ..kube import Kube, SecretUnavailable, SecretValue
+from ..metrics import RECONCILES
 from ..model import names
 from ..model.spec import SipTrunkSpec, spec_violations
 from .conditions import Verdict, derive_ready, now_rfc3339, set_conditions
@@ -201,21 +202,27 @@ class TrunkReconciler:
             await self._sync(obj, resolved, status, drift_check=drift_check,
                              max_age=max_age)
         except Stalled as stalled:
+            RECONCILES.labels("stalled", stalled.reason).inc()
             self._stalled(obj, status, stalled)
         except RetryLater as retry:
+            RECONCILES.labels("retry", "ReconcileError").inc()
             self._retrying(obj, status, str(retry), "ReconcileError")
             await status.flush(self.kube)
             raise
         except RateLimited as error:
+            RECONCILES.labels("retry", "RateLimited").inc()
             message = f"Bolna is rate limiting this account: {error}"
             self._retrying(obj, status, message, "RateLimited")
             await status.flush(self.kube)
             raise RetryLater(message, _delay(error.retry_after)) from None
         except TemporaryError as error:
+            RECONCILES.labels("retry", "ReconcileError").inc()
             message = f"Bolna could not be reached or failed: {error}"
             self._retrying(obj, status, message, "ReconcileError")
             await status.flush(self.kube)
             raise RetryLater(message, _delay(None)) from None
+        else:
+            RECONCILES.labels("success", "").inc()
         await status.flush(self.kube)
 
     def _stalled_on_this_generation(self, obj: TrunkObject) -> bool:
