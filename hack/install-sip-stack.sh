@@ -104,8 +104,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get update -qq
   fi
   say "apt-get install ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ! as_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    # Package lists that are merely old name versions the archive no longer has.
+    say "install failed; refreshing the package lists and trying once more"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
 fi
 
 stop_packaged_service
