@@ -21,14 +21,11 @@ service-account signing key.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import http.client
 import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -37,6 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from .processes import LOOPBACK, die_with_parent, free_ports, tail, terminate
 
 __all__ = [
     "BIN_DIR_ENV",
@@ -62,7 +61,6 @@ BIN_DIR_ENV = "BOLNA_CONTROL_PLANE_BIN"
 CACHE_DIR_ENV = "BOLNA_CACHE_DIR"
 
 _BINARIES = ("kube-apiserver", "etcd")
-_LOOPBACK = "127.0.0.1"
 _SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 _ADMIN_USER = "bolna-admin"
 _ADMIN_GROUP = "system:masters"
@@ -72,7 +70,6 @@ _PORT_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
 _POLL_INTERVAL = 0.25
 _PROBE_TIMEOUT = 2.0
-_PR_SET_PDEATHSIG = 1
 
 
 class ControlPlaneError(RuntimeError):
@@ -308,9 +305,9 @@ class ControlPlane:
         self.kubeconfig.unlink(missing_ok=True)
 
         deadline = time.monotonic() + self.timeout
-        client_port, peer_port, secure_port = _free_ports(3)
-        self.etcd_url = f"http://{_LOOPBACK}:{client_port}"
-        peer_url = f"http://{_LOOPBACK}:{peer_port}"
+        client_port, peer_port, secure_port = free_ports(3)
+        self.etcd_url = f"http://{LOOPBACK}:{client_port}"
+        peer_url = f"http://{LOOPBACK}:{peer_port}"
         self._etcd = self._spawn(
             [
                 str(self.bin_dir / "etcd"),
@@ -330,19 +327,19 @@ class ControlPlane:
         self._wait(
             "etcd /health",
             deadline,
-            lambda: _http_status(_LOOPBACK, client_port, "/health", None, None),
+            lambda: _http_status(LOOPBACK, client_port, "/health", None, None),
         )
 
         self._apiserver_port = secure_port
-        self.server = f"https://{_LOOPBACK}:{secure_port}"
+        self.server = f"https://{LOOPBACK}:{secure_port}"
         self._apiserver = self._spawn(
             [
                 str(self.bin_dir / "kube-apiserver"),
                 f"--etcd-servers={self.etcd_url}",
                 f"--cert-dir={self._cert_dir}",
                 f"--secure-port={secure_port}",
-                f"--bind-address={_LOOPBACK}",
-                f"--advertise-address={_LOOPBACK}",
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
                 f"--service-cluster-ip-range={_SERVICE_CLUSTER_IP_RANGE}",
                 "--authorization-mode=RBAC",
                 "--disable-admission-plugins=ServiceAccount",
@@ -407,7 +404,7 @@ class ControlPlane:
     def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         preexec: Callable[[], None] | None = None
         if self.die_with_parent and sys.platform.startswith("linux"):
-            preexec = _die_with_parent(os.getpid())
+            preexec = die_with_parent(os.getpid())
         with log.open("wb") as log_file:
             return subprocess.Popen(
                 argv,
@@ -421,7 +418,7 @@ class ControlPlane:
 
     def _api_status(self, path: str) -> tuple[int, str]:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        return _http_status(_LOOPBACK, self._apiserver_port, path, context, self.token)
+        return _http_status(LOOPBACK, self._apiserver_port, path, context, self.token)
 
     def _wait(self, what: str, deadline: float, probe: Callable[[], tuple[int, str]]) -> None:
         last = "no answer yet"
@@ -449,7 +446,7 @@ class ControlPlane:
             if proc is None or proc.poll() is None:
                 continue
             message = f"{name} exited with code {proc.returncode} during start{self._log_tails()}"
-            if "address already in use" in _tail(log):
+            if "address already in use" in tail(log):
                 raise _PortConflictError(message)
             raise ControlPlaneError(message)
 
@@ -457,7 +454,7 @@ class ControlPlane:
         parts = []
         for name, log in (("etcd", self.etcd_log), ("kube-apiserver", self.apiserver_log)):
             if log.exists():
-                parts.append(f"\n--- last lines of {log} ({name}) ---\n{_tail(log)}")
+                parts.append(f"\n--- last lines of {log} ({name}) ---\n{tail(log)}")
         return "".join(parts)
 
     def _stop_processes(self) -> None:
@@ -466,24 +463,10 @@ class ControlPlane:
         self._etcd = None
         for proc in (apiserver, etcd):
             if proc is not None:
-                _terminate(proc, self.stop_grace)
+                terminate(proc, self.stop_grace)
 
 
 # ---- helpers ---------------------------------------------------------------
-
-
-def _free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct TCP ports free on 127.0.0.1 right now."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((_LOOPBACK, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _http_status(
@@ -553,41 +536,3 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    """Return the last ``lines`` lines of a log file ("" if unreadable)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            data = handle.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """Return a preexec hook that makes the child get SIGKILL when its parent dies."""
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not in the child
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return hook
-
-
-def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM ``proc`` by PID, SIGKILL it after ``grace`` seconds, and reap it."""
-    if proc.poll() is not None:
-        return
-    try:
-        proc.terminate()
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    except ProcessLookupError:
-        proc.wait()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -56,6 +55,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from .processes import LOOPBACK, die_with_parent, tail
+
 __all__ = [
     "DEFAULT_CONFIG",
     "Kamailio",
@@ -69,7 +70,6 @@ __all__ = [
 #: The project's Kamailio config (used by tests, the local stack and the Helm chart).
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "kamailio" / "kamailio.cfg"
 
-_LOOPBACK = "127.0.0.1"
 _INSTALL_HINT = "run hack/install-sip-stack.sh (installs Debian's kamailio and sip-tester)"
 _EMPTY_DISPATCHER = (
     "# dispatcher list: setid uri flags priority attrs\n"
@@ -84,7 +84,6 @@ _PORT_ATTEMPTS = 3
 _POLL_INTERVAL = 0.1
 _RPC_TIMEOUT = 10.0
 _LOG_TAIL_LINES = 40
-_PR_SET_PDEATHSIG = 1
 
 
 class KamailioError(RuntimeError):
@@ -282,7 +281,7 @@ class Kamailio:
     @property
     def rpc_url(self) -> str:
         """``http://127.0.0.1:PORT/RPC``, the JSON-RPC endpoint ("" until started)."""
-        return f"http://{_LOOPBACK}:{self.rpc_port}/RPC" if self.rpc_port else ""
+        return f"http://{LOOPBACK}:{self.rpc_port}/RPC" if self.rpc_port else ""
 
     @property
     def pid(self) -> int | None:
@@ -297,9 +296,9 @@ class Kamailio:
     def command(self) -> list[str]:
         """The command line :meth:`start` runs (ports as chosen; 0 before the first start)."""
         defines: dict[str, str | int] = {
-            "SIP_ADDR": _LOOPBACK,
+            "SIP_ADDR": LOOPBACK,
             "SIP_PORT": self.sip_port,
-            "RPC_ADDR": _LOOPBACK,
+            "RPC_ADDR": LOOPBACK,
             "RPC_PORT": self.rpc_port,
             "DS_LIST_FILE": _quoted(self.dispatcher_file),
             "ADDRESS_FILE": _quoted(self.address_file),
@@ -436,7 +435,7 @@ class Kamailio:
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of :attr:`log_file`."""
-        return _tail(self.log_file, lines)
+        return tail(self.log_file, lines)
 
     # ---- internals -------------------------------------------------------
 
@@ -447,7 +446,7 @@ class Kamailio:
         preexec: Callable[[], None] | None = None
         if self.die_with_parent and sys.platform.startswith("linux"):
             # SIGTERM, not SIGKILL: the main process then ends its workers too.
-            preexec = _die_with_parent(os.getpid(), signal.SIGTERM)
+            preexec = die_with_parent(os.getpid(), signal.SIGTERM)
         with self.log_file.open("ab") as log:
             log.write(f"===== start {self._starts}: {' '.join(argv)}\n".encode())
             log.flush()
@@ -577,15 +576,15 @@ def _free_sip_and_rpc_ports() -> tuple[int, int]:
     """A port free on 127.0.0.1 for both UDP and TCP (SIP), and a free TCP port (RPC)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((_LOOPBACK, 0))
+            tcp.bind((LOOPBACK, 0))
             port = int(tcp.getsockname()[1])
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind((_LOOPBACK, port))
+                    udp.bind((LOOPBACK, port))
             except OSError:
                 continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as rpc:
-                rpc.bind((_LOOPBACK, 0))
+                rpc.bind((LOOPBACK, 0))
                 return port, int(rpc.getsockname()[1])
     raise KamailioError("found no port free for both UDP and TCP on 127.0.0.1")
 
@@ -622,26 +621,3 @@ def _wait_group_gone(pgid: int, timeout: float) -> bool:
         time.sleep(_POLL_INTERVAL)
 
 
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    """Return the last ``lines`` lines of a log file ("" if unreadable)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            data = handle.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
-
-
-def _die_with_parent(parent_pid: int, sig: signal.Signals) -> Callable[[], None]:
-    """Return a preexec hook that sends the child ``sig`` when its parent dies."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not in the child
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return hook

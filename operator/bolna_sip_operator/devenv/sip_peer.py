@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import re
 import secrets
@@ -47,6 +46,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
+
+from .processes import LOOPBACK, die_with_parent, tail, terminate
 
 __all__ = [
     "GATEWAY_SCENARIO",
@@ -70,12 +71,10 @@ UAC_SCENARIO = _DEPLOY / "uac-with-set.xml"
 Transport = Literal["udp", "tcp"]
 Mode = Literal["answer", "reject"]
 
-_LOOPBACK = "127.0.0.1"
 _INSTALL_HINT = "run hack/install-sip-stack.sh (installs Debian's kamailio and sip-tester)"
 _PORT_ATTEMPTS = 3
 _POLL_INTERVAL = 0.1
 _LOG_TAIL_LINES = 30
-_PR_SET_PDEATHSIG = 1
 _TRACE_SEPARATOR = re.compile(r"^-{20,} .*$", re.MULTILINE)
 _STATUS_LINE = re.compile(r"^SIP/2\.0 (\d{3}) ", re.MULTILINE)
 _CSEQ_INVITE = re.compile(r"^CSeq:\s*\d+\s+INVITE\s*$", re.MULTILINE | re.IGNORECASE)
@@ -203,7 +202,7 @@ class SipPeer:
     def uri(self) -> str:
         """The peer's SIP URI, as a dispatcher list line names it."""
         suffix = ";transport=tcp" if self.transport == "tcp" else ""
-        return f"sip:{_LOOPBACK}:{self.port}{suffix}"
+        return f"sip:{LOOPBACK}:{self.port}{suffix}"
 
     @property
     def pid(self) -> int | None:
@@ -296,7 +295,7 @@ class SipPeer:
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of sipp's output."""
-        return _tail(self.log_file, lines)
+        return tail(self.log_file, lines)
 
     # ---- internals -------------------------------------------------------
 
@@ -308,11 +307,11 @@ class SipPeer:
             "-key", "mode", self.mode,
             "-aa",  # answer OPTIONS (and INFO, NOTIFY, UPDATE) with 200
             "-t", "t1" if self.transport == "tcp" else "u1",
-            "-i", _LOOPBACK,
+            "-i", LOOPBACK,
             "-p", str(self.port),
-            "-ci", _LOOPBACK,
+            "-ci", LOOPBACK,
             "-cp", str(control_port),
-            "-mi", _LOOPBACK,
+            "-mi", LOOPBACK,
             "-nostdin",
             "-trace_logs", "-log_file", str(self.invite_log),
             "-trace_err", "-error_file", str(self._error_file),
@@ -361,7 +360,7 @@ class SipPeer:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGCONT)
             self._paused = False
-        _terminate(proc, self.stop_grace)
+        terminate(proc, self.stop_grace)
 
 
 class _PortConflictError(SipPeerError):
@@ -427,17 +426,17 @@ def _place_call(
     for _ in range(_PORT_ATTEMPTS):
         local_port, control_port = _free_ports(transport)
         argv = [
-            str(sipp), f"{_LOOPBACK}:{kamailio_sip_port}",
+            str(sipp), f"{LOOPBACK}:{kamailio_sip_port}",
             "-sf", str(scenario or UAC_SCENARIO),
             "-key", "trunk_set", str(set_id),
             "-s", callee,
             "-m", "1",
             "-t", "t1" if transport == "tcp" else "u1",
-            "-i", _LOOPBACK,
+            "-i", LOOPBACK,
             "-p", str(local_port),
-            "-ci", _LOOPBACK,
+            "-ci", LOOPBACK,
             "-cp", str(control_port),
-            "-mi", _LOOPBACK,
+            "-mi", LOOPBACK,
             "-nostdin",
             "-timeout", f"{max(1, round(timeout))}s",
             "-timeout_error",
@@ -452,16 +451,16 @@ def _place_call(
                 )  # fmt: skip
             except subprocess.TimeoutExpired as exc:
                 raise CallError(
-                    f"sipp did not end within {timeout + 10:g}s\n{_tail(output)}"
+                    f"sipp did not end within {timeout + 10:g}s\n{tail(output)}"
                 ) from exc
         status = final_invite_status(trace)
         if status is not None:
             return status
-        if "already in use" not in _tail(output).lower():
+        if "already in use" not in tail(output).lower():
             raise CallError(
                 f"no final response to the INVITE for set {set_id} via 127.0.0.1:"
                 f"{kamailio_sip_port} (sipp exit code {result.returncode})\n"
-                f"--- last lines of {output} ---\n{_tail(output)}"
+                f"--- last lines of {output} ---\n{tail(output)}"
             )
     raise CallError(f"no free local port for sipp after {_PORT_ATTEMPTS} attempts")
 
@@ -483,7 +482,7 @@ def final_invite_status(trace: Path) -> int | None:
 
 
 def options_ping(
-    port: int, *, host: str = _LOOPBACK, transport: Transport = "udp", timeout: float = 1.0
+    port: int, *, host: str = LOOPBACK, transport: Transport = "udp", timeout: float = 1.0
 ) -> int | None:
     """Send one OPTIONS to ``host:port`` and return the reply's status code.
 
@@ -533,15 +532,15 @@ def _free_ports(transport: Transport) -> tuple[int, int]:
         socket.socket(socket.AF_INET, kind) as sip,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control,
     ):
-        sip.bind((_LOOPBACK, 0))
-        control.bind((_LOOPBACK, 0))
+        sip.bind((LOOPBACK, 0))
+        control.bind((LOOPBACK, 0))
         return int(sip.getsockname()[1]), int(control.getsockname()[1])
 
 
-def _spawn(argv: list[str], log: Path, cwd: Path, die_with_parent: bool) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], log: Path, cwd: Path, with_parent: bool) -> subprocess.Popen[bytes]:
     preexec: Callable[[], None] | None = None
-    if die_with_parent and sys.platform.startswith("linux"):
-        preexec = _die_with_parent(os.getpid())
+    if with_parent and sys.platform.startswith("linux"):
+        preexec = die_with_parent(os.getpid())
     with log.open("wb") as log_file:
         return subprocess.Popen(
             argv,
@@ -554,40 +553,3 @@ def _spawn(argv: list[str], log: Path, cwd: Path, die_with_parent: bool) -> subp
         )
 
 
-def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM ``proc`` by PID, SIGKILL it after ``grace`` seconds, and reap it."""
-    if proc.poll() is not None:
-        return
-    try:
-        proc.terminate()
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    except ProcessLookupError:
-        proc.wait()
-
-
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    """Return the last ``lines`` lines of a log file ("" if unreadable)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            data = handle.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """Return a preexec hook that makes the child get SIGKILL when its parent dies."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not in the child
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return hook
