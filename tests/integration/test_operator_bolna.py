@@ -53,9 +53,11 @@ def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
         drift_interval=DRIFT_INTERVAL, extra_args=("--namespace", "op-*"))
     process.start()
-    warm_up(control_plane, emulator)
-    yield process
-    process.stop()
+    try:
+        warm_up(control_plane, emulator)
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

@@ -65,11 +65,13 @@ def operator(control_plane: ControlPlane, crd: None, kamailio: Kamailio, workdir
                         "--reload-delta", "1", "--health-interval", "1",
                         "--probe-settle", "4", "--metrics-port", str(METRICS_PORT)))
         process.start()
-        first, second = gateways
-        warm_up(control_plane, bolna, prefix="opk",
-                spec=_trunk("warm-up", first, second)["spec"])
-        yield process
-        process.stop()
+        try:
+            first, second = gateways
+            warm_up(control_plane, bolna, prefix="opk",
+                    spec=_trunk("warm-up", first, second)["spec"])
+            yield process
+        finally:
+            process.stop()
 
 
 @pytest.fixture

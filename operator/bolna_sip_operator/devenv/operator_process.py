@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .processes import free_ports
+from .processes import die_with_parent, free_ports
 
 
 def free_port() -> int:
@@ -49,8 +49,9 @@ class OperatorProcess:
         if self.debug:
             argv.append("--debug")
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                             env=env)
+            self._process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                preexec_fn=die_with_parent(os.getpid()))  # no orphan if the caller dies
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.health_port}/healthz"
         while time.monotonic() < deadline:
