@@ -30,6 +30,7 @@ from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
+from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,16 +52,6 @@ def _trunk(index: int) -> dict[str, Any]:
                              {"phoneNumber": f"91{index:08d}2"}],
         },
     }
-
-
-def _api(plane: ControlPlane) -> client.ApiClient:
-    configuration = client.Configuration()
-    configuration.host = plane.server
-    configuration.ssl_ca_cert = str(plane.ca_file)
-    configuration.api_key = {"authorization": plane.token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    configuration.connection_pool_maxsize = 16
-    return client.ApiClient(configuration)
 
 
 def _ready(custom: client.CustomObjectsApi, namespace: str) -> tuple[int, dict[str, str]]:
@@ -118,7 +109,7 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
                                    token=TOKEN, log_path=workdir / "operator.log",
                                    drift_interval=drift_interval, debug=False)
         namespace = "bench"
-        with _api(plane) as api:
+        with admin_api_client(plane, pool_size=16) as api:
             core = client.CoreV1Api(api)
             custom = client.CustomObjectsApi(api)
             core.create_namespace(client.V1Namespace(

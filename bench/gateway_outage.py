@@ -26,6 +26,7 @@ from kubernetes import client
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
 from bolna_sip_operator.devenv.kamailio import Kamailio
+from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 from bolna_sip_operator.devenv.sip_peer import SipPeer
 
@@ -65,12 +66,7 @@ def run(rounds: int, workdir: Path) -> dict[str, Any]:
                         "--address-file", str(kamailio.address_file),
                         "--health-interval", str(POLL),
                         "--probe-settle", str(THRESHOLD * PING + TIMEOUT_MS / 1000)))
-        configuration = client.Configuration()
-        configuration.host = plane.server
-        configuration.ssl_ca_cert = str(plane.ca_file)
-        configuration.api_key = {"authorization": plane.token}
-        configuration.api_key_prefix = {"authorization": "Bearer"}
-        with client.ApiClient(configuration) as api:
+        with admin_api_client(plane) as api:
             core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="p7")))
             operator.start()

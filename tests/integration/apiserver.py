@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -94,3 +95,12 @@ def rejection(error: ApiException) -> Verdict:
             verdict.paths.add(cause["field"])
     verdict.paths.update(_UNKNOWN_FIELD.findall(verdict.messages[0]))
     return verdict
+
+
+def create_namespace(api: client.ApiClient, prefix: str) -> str:
+    """A fresh namespace named ``<prefix>-<random>``; tests never wait for deletions
+    (without a controller-manager, namespaces never finish terminating)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api(api).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    return name

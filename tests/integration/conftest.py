@@ -8,7 +8,6 @@ machine; ``hack/test.sh`` runs it first.
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import pytest
 from kubernetes import client
 
 from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
-from tests.integration.apiserver import Trunks
+from bolna_sip_operator.devenv.kube_client import admin_api_client
+from tests.integration.apiserver import Trunks, create_namespace
 
 REPO = Path(__file__).parents[2]
 CRD_FILE = REPO / "crds" / "siptrunk.yaml"
@@ -66,12 +66,7 @@ def crd(kubectl: Kubectl) -> None:
 @pytest.fixture(scope="session")
 def api_client(control_plane: ControlPlane, crd: None) -> Iterator[client.ApiClient]:
     """The official Kubernetes client, as the admin user, after the CRD is installed."""
-    configuration = client.Configuration()
-    configuration.host = control_plane.server
-    configuration.ssl_ca_cert = str(control_plane.ca_file)
-    configuration.api_key = {"authorization": control_plane.token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    with client.ApiClient(configuration) as api:
+    with admin_api_client(control_plane) as api:
         yield api
 
 
@@ -83,8 +78,5 @@ def trunks(api_client: client.ApiClient) -> Trunks:
 
 @pytest.fixture
 def namespace(api_client: client.ApiClient) -> str:
-    """A fresh namespace per test (without a controller-manager, none ever terminates)."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    client.CoreV1Api(api_client).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    return name
+    """A fresh namespace per test."""
+    return create_namespace(api_client, "t")

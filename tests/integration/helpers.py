@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +12,9 @@ from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
+from bolna_sip_operator.devenv.kube_client import admin_api_client
 from tests.corpus import IP_BASED_SPEC, manifest
-from tests.integration.apiserver import Trunks
+from tests.integration.apiserver import Trunks, create_namespace
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -69,17 +69,10 @@ def warm_up(control_plane: ControlPlane, emulator: EmulatorProcess, prefix: str 
     Kopf reports live before its namespace observer has listed namespaces; a namespace
     created in that gap was seen to be missed. Tests start once one trunk is Ready.
     """
-    configuration = client.Configuration()
-    configuration.host = control_plane.server
-    configuration.ssl_ca_cert = str(control_plane.ca_file)
-    configuration.api_key = {"authorization": control_plane.token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    with client.ApiClient(configuration) as api:
+    with admin_api_client(control_plane) as api:
         trunks = Trunks(client.CustomObjectsApi(api))
         for _attempt in range(4):
-            name = f"{prefix}-warmup-{uuid.uuid4().hex[:6]}"
-            client.CoreV1Api(api).create_namespace(
-                client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+            name = create_namespace(api, f"{prefix}-warmup")
             trunks.create(name, manifest({**(spec or IP_BASED_SPEC), "name": name},
                                          name="warm-up"))
             deadline = time.monotonic() + 20

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 from tests.corpus import USERPASS_SPEC, manifest
-from tests.integration.apiserver import Trunks
+from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
 
 pytestmark = pytest.mark.integration
@@ -63,10 +62,7 @@ def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
 @pytest.fixture
 def namespace(api_client: client.ApiClient) -> str:
     """A fresh namespace that the operator under test watches (``op-*``)."""
-    name = f"op-{uuid.uuid4().hex[:10]}"
-    client.CoreV1Api(api_client).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    return name
+    return create_namespace(api_client, "op")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ SipTrunk's status and Events, and which gateway a call reached.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from bolna_sip_operator.devenv.kamailio import Kamailio
 from bolna_sip_operator.devenv.operator_process import OperatorProcess, free_port
 from bolna_sip_operator.devenv.sip_peer import SipPeer, place_call
 from tests.corpus import IP_BASED_SPEC, manifest
-from tests.integration.apiserver import Trunks
+from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
 
 pytestmark = pytest.mark.integration
@@ -77,10 +76,7 @@ def operator(control_plane: ControlPlane, crd: None, kamailio: Kamailio, workdir
 @pytest.fixture
 def namespace(api_client: client.ApiClient) -> str:
     """A fresh namespace the operator watches."""
-    name = f"opk-{uuid.uuid4().hex[:10]}"
-    client.CoreV1Api(api_client).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    return name
+    return create_namespace(api_client, "opk")
 
 
 def _trunk(name: str, first: SipPeer, second: SipPeer, **changes: Any) -> dict[str, Any]:

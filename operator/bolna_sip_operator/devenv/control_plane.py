@@ -32,10 +32,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from .processes import LOOPBACK, die_with_parent, free_ports, tail, terminate
+from .processes import LOOPBACK, Managed, die_with_parent, free_ports, tail, terminate
 
 __all__ = [
     "BIN_DIR_ENV",
@@ -136,7 +134,7 @@ def find_kubectl(bin_dir: Path | None = None) -> Path | None:
     return Path(on_path) if on_path else None
 
 
-class ControlPlane:
+class ControlPlane(Managed):
     """etcd + kube-apiserver on loopback, for integration tests.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
@@ -221,22 +219,6 @@ class ControlPlane:
         self._apiserver_port = 0
         self._etcd: subprocess.Popen[bytes] | None = None
         self._apiserver: subprocess.Popen[bytes] | None = None
-
-    # ---- context manager -------------------------------------------------
-
-    def __enter__(self) -> Self:
-        """Start the control plane and return it."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the control plane."""
-        self.stop()
 
     # ---- public API ------------------------------------------------------
 

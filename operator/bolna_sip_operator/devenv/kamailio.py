@@ -52,10 +52,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from .processes import LOOPBACK, die_with_parent, tail
+from .processes import LOOPBACK, Managed, die_with_parent, tail
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -135,7 +134,7 @@ def find_kamailio() -> Path:
     raise KamailioNotFoundError(f"kamailio is not installed: {_INSTALL_HINT}")
 
 
-class Kamailio:
+class Kamailio(Managed):
     """Kamailio with ``deploy/kamailio/kamailio.cfg`` on free loopback ports.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. The ports are
@@ -259,22 +258,6 @@ class Kamailio:
         self._pid_file = self._run_dir / "kamailio.pid"
         self._proc: subprocess.Popen[bytes] | None = None
         self._starts = 0
-
-    # ---- context manager -------------------------------------------------
-
-    def __enter__(self) -> Self:
-        """Start Kamailio and return it."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop Kamailio."""
-        self.stop()
 
     # ---- public API ------------------------------------------------------
 

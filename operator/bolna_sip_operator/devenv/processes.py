@@ -14,6 +14,8 @@ import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
@@ -71,3 +73,24 @@ def terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
         proc.wait()
     except ProcessLookupError:
         proc.wait()
+
+
+class Managed:
+    """``with X(...) as x:`` for a local process: ``start()`` on entry, ``stop()`` on
+    exit, whatever happened inside."""
+
+    def start(self) -> None:
+        """Start the process and wait until it is ready."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the process by PID; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

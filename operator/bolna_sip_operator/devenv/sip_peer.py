@@ -44,10 +44,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
-from .processes import LOOPBACK, die_with_parent, tail, terminate
+from .processes import LOOPBACK, Managed, die_with_parent, tail, terminate
 
 __all__ = [
     "GATEWAY_SCENARIO",
@@ -104,7 +103,7 @@ def find_sipp() -> Path:
     raise SippNotFoundError(f"sipp is not installed: {_INSTALL_HINT}")
 
 
-class SipPeer:
+class SipPeer(Managed):
     """A SIP gateway on a free loopback port: sipp with ``deploy/sipp/gateway-uas.xml``.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
@@ -179,22 +178,6 @@ class SipPeer:
         self._error_file = self.workdir / f"{name}.errors.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False
-
-    # ---- context manager -------------------------------------------------
-
-    def __enter__(self) -> Self:
-        """Start the peer and return it."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the peer."""
-        self.stop()
 
     # ---- public API ------------------------------------------------------
 

@@ -311,7 +311,7 @@ class TrunkReconciler:
                 await self._record_id(obj, status, str(trunk_id))
             observed = await self._update(obj, r, status, str(trunk_id), observed,
                                           drift_check=drift_check)
-        self._synced(obj, status, observed, r)
+        self._synced(obj, status, observed)
         self._synced_at[obj.uid] = (_fingerprint(obj, r), time.monotonic())
 
     def _just_synced(self, uid: str, fingerprint: tuple[Any, ...]) -> bool:
@@ -431,8 +431,7 @@ class TrunkReconciler:
 
     # ---- status ------------------------------------------------------------------
 
-    def _synced(self, obj: TrunkObject, status: _Status, observed: dict[str, Any],
-                r: Resolved) -> None:
+    def _synced(self, obj: TrunkObject, status: _Status, observed: dict[str, Any]) -> None:
         numbers = [{"phoneNumber": str(n["phone_number"]), "id": str(n["id"])}
                    for n in observed.get("phone_numbers") or () if not n.get("deleted")]
         status.set(trunkId=str(observed["id"]), phoneNumbers=numbers,
