@@ -104,7 +104,10 @@ def find_sipp() -> Path:
 
 
 class SipPeer(Managed):
-    """A SIP gateway on a free loopback port: sipp with ``deploy/sipp/gateway-uas.xml``.
+    """A SIP gateway on a loopback port: sipp with ``deploy/sipp/gateway-uas.xml``.
+
+    The port is a free one picked at start, or a fixed one given as ``port`` (the local
+    stack's example SipTrunks name their gateways' ports).
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
 
@@ -133,6 +136,7 @@ class SipPeer(Managed):
         workdir: Path,
         *,
         name: str = "gateway",
+        port: int | None = None,
         transport: Transport = "udp",
         mode: Mode = "answer",
         scenario: Path | None = None,
@@ -146,6 +150,8 @@ class SipPeer(Managed):
         Args:
             workdir: where sipp's output goes; created if missing.
             name: names the files in ``workdir`` (several peers can share it).
+            port: listen on this port of 127.0.0.1; default a free port picked at
+                each start. A fixed port that is taken fails the start at once.
             transport: "udp", or "tcp" (sipp ``-t t1``: listens on TCP only).
             mode: "answer" or "reject" (503), for INVITEs; OPTIONS are always 200.
             scenario: a sipp scenario; default ``deploy/sipp/gateway-uas.xml``.
@@ -162,6 +168,8 @@ class SipPeer(Managed):
             raise ValueError(f"transport must be 'udp' or 'tcp', got {transport!r}")
         if mode not in ("answer", "reject"):
             raise ValueError(f"mode must be 'answer' or 'reject', got {mode!r}")
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {port}")
         self.workdir = Path(workdir).resolve()
         self.name = name
         self.transport = transport
@@ -172,6 +180,7 @@ class SipPeer(Managed):
         self.stop_grace = stop_grace
         self.die_with_parent = die_with_parent
         self.port = 0
+        self._fixed_port = port
         self.log_file = self.workdir / f"{name}.sipp.log"
         self.invite_log = self.workdir / f"{name}.invites.log"
         self.message_log = self.workdir / f"{name}.messages.tsv"
@@ -221,7 +230,7 @@ class SipPeer(Managed):
                     return
                 except _PortConflictError:
                     self._stop_process()
-                    if attempt == _PORT_ATTEMPTS:
+                    if attempt == _PORT_ATTEMPTS or self._fixed_port is not None:
                         raise
         except BaseException:
             self.stop()
@@ -284,6 +293,13 @@ class SipPeer(Managed):
 
     def _start_once(self) -> None:
         self.port, control_port = _free_ports(self.transport)
+        if self._fixed_port is not None:
+            # Checked first: sipp exits on a taken port, but an OPTIONS sent meanwhile
+            # would be answered by whoever holds it, and the start would look good.
+            if not _port_free(self._fixed_port, self.transport):
+                raise SipPeerError(f"sipp peer {self.name}: port {self._fixed_port} "
+                                   f"({self.transport}) on {LOOPBACK} is taken")
+            self.port = self._fixed_port
         argv = [
             str(self.binary),
             "-sf", str(self.scenario),
@@ -518,6 +534,17 @@ def _free_ports(transport: Transport) -> tuple[int, int]:
         sip.bind((LOOPBACK, 0))
         control.bind((LOOPBACK, 0))
         return int(sip.getsockname()[1]), int(control.getsockname()[1])
+
+
+def _port_free(port: int, transport: Transport) -> bool:
+    """True if ``port`` can be bound on 127.0.0.1 for ``transport`` right now."""
+    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 def _spawn(argv: list[str], log: Path, cwd: Path, with_parent: bool) -> subprocess.Popen[bytes]:
