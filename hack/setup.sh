@@ -2,8 +2,8 @@
 # Install everything the operator and its test suite need, on a fresh machine or again.
 # Idempotent: each step checks first and does nothing when already done.
 #
-#   hack/setup.sh            Python environment (.venv), the test control plane,
-#                            and Kamailio + sipp from Debian
+#   hack/setup.sh            Python environment (.venv), the control plane (for the
+#                            tests and the local stack), and Kamailio + sipp from Debian
 #   hack/setup.sh python     only the Python environment
 #
 # Environment: BOLNA_CACHE_DIR (default ~/.cache/bolna-sip-operator) holds the built
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 case "$what" in
   all|python) ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: hack/setup.sh [all|python]" >&2; exit 2 ;;
 esac
 
@@ -34,10 +34,10 @@ if [ ! -f "$stamp" ]; then
 fi
 
 if [ "$what" = all ]; then
-  step "kube-apiserver and etcd for the tests (built once per machine)"
+  step "the control plane: kube-apiserver, etcd and kubectl (built once per machine; the first time ~8 min)"
   bin_dir=$(hack/build-control-plane.sh | tail -n 1)
   echo "    $bin_dir"
-  step "Kamailio and sipp for the tests (Debian packages)"
+  step "Kamailio and sipp (Debian packages)"
   hack/install-sip-stack.sh
 fi
 step "setup done"

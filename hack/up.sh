@@ -1,9 +1,27 @@
 #!/usr/bin/env bash
-# Set up and run the main job: install the operator, then validate the example
-# SipTrunks and print them as the apiserver would store them (defaults filled in).
+# Bring up the whole local stack and return once every example SipTrunk is Ready.
+#
+#   hack/up.sh        set up (hack/setup.sh: Python env, control plane build, Kamailio
+#                     and sipp), then start, detached, one supervisor holding: etcd and
+#                     kube-apiserver, the Bolna emulator, two SIP gateways (sipp),
+#                     Kamailio and the operator; apply the CRD and examples/local/; wait
+#                     until every SipTrunk is Ready; print them and how to use the stack
+#   hack/down.sh      stop all of it
+#
+# Everything listens on 127.0.0.1 only. Environment:
+#   BOLNA_STACK_DIR            state, kubeconfig and logs (default .local-stack/)
+#   BOLNA_STACK_GW1_PORT       UDP port of the first SIP gateway (default 15081)
+#   BOLNA_STACK_GW2_PORT       UDP port of the second SIP gateway (default 15082)
+#   BOLNA_STACK_READY_TIMEOUT  seconds to wait for Ready (default 120)
+# Running it while the stack is up prints the SipTrunks again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-hack/setup.sh python
-echo "==> validating examples/"
-.venv/bin/bolna-sip-operator validate -o yaml examples/
+case "${1:-}" in
+  -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "usage: hack/up.sh [--help]" >&2; exit 2 ;;
+esac
+
+hack/setup.sh all
+exec .venv/bin/python -m bolna_sip_operator.devenv.stack up

@@ -16,7 +16,7 @@ from tests.integration.apiserver import Trunks, names_field, rejection
 from tests.integration.conftest import Kubectl
 
 pytestmark = pytest.mark.integration
-EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").rglob("*.yaml"))
 
 
 def _trunks(path: Path) -> list[dict[str, Any]]:

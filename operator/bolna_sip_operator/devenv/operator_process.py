@@ -39,6 +39,12 @@ class OperatorProcess:
         self.health_port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """PID of the operator while it runs (the local stack records it for its stop)."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
     def start(self, timeout: float = 60.0) -> None:
         """Start and wait until Kopf's liveness endpoint answers."""
         env = {**os.environ, "BOLNA_API_TOKEN": self.token}
