@@ -3,18 +3,19 @@
 # Idempotent: each step checks first and does nothing when already done.
 #
 #   hack/setup.sh            Python environment (.venv), the control plane (for the
-#                            tests and the local stack), and Kamailio + sipp from Debian
+#                            tests and the local stack), helm (for the chart tests),
+#                            and Kamailio + sipp from Debian
 #   hack/setup.sh python     only the Python environment
 #
 # Environment: BOLNA_CACHE_DIR (default ~/.cache/bolna-sip-operator) holds the built
-# kube-apiserver and etcd, shared by every checkout on the machine.
+# kube-apiserver, etcd and helm, shared by every checkout on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=${1:-all}
 case "$what" in
   all|python) ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: hack/setup.sh [all|python]" >&2; exit 2 ;;
 esac
 
@@ -37,6 +38,9 @@ if [ "$what" = all ]; then
   step "the control plane: kube-apiserver, etcd and kubectl (built once per machine; the first time ~8 min)"
   bin_dir=$(hack/build-control-plane.sh | tail -n 1)
   echo "    $bin_dir"
+  step "helm for the chart tests (built once per machine)"
+  helm=$(hack/install-helm.sh | tail -n 1)
+  echo "    $helm"
   step "Kamailio and sipp (Debian packages)"
   hack/install-sip-stack.sh
 fi
