@@ -736,8 +736,12 @@ def _gather_logs(paths: StackPaths) -> None:
 def status(paths: StackPaths) -> int:
     """Say whether the stack is up, each piece's PID, and the SipTrunks (0 up, 1 not)."""
     state = _read_state(paths)
-    if state is None or not _supervisor_alive(state):
+    if state is None:
         _say(f"==> the local stack is not up ({paths.root})")
+        return 1
+    if not _supervisor_alive(state):
+        _say("==> the local stack is not up: its supervisor is gone (hack/down.sh cleans up "
+             "what it left)")
         return 1
     _say(f"==> the local stack is {'up' if state.get('phase') == 'ready' else 'starting'} "
          f"(supervisor PID {state['supervisor']['pid']})")
