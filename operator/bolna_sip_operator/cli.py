@@ -236,6 +236,32 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           "(probing threshold x ping interval + OPTIONS timeout); a gateway "
                           "is not reported Healthy on a fresh reload alone (default "
                           "%(default)s)")
+    run.add_argument("--kamailio-service", default=env_default("kamailio-service"),
+                     metavar="NAMESPACE/NAME",
+                     help="in a cluster: the Kamailio Service whose ready endpoints "
+                          "(EndpointSlices) are the replicas to reload and verify")
+    run.add_argument("--kamailio-rpc-port", default=env_default("kamailio-rpc-port", "rpc"),
+                     metavar="NAME",
+                     help="name of that Service's JSON-RPC port (default %(default)s)")
+    run.add_argument("--lists-configmap", default=env_default("lists-configmap"),
+                     metavar="NAMESPACE/NAME",
+                     help="in a cluster: write dispatcher.list and address.list into this "
+                          "ConfigMap, which the Kamailio pods mount (instead of files)")
+    run.add_argument("--propagation-timeout", type=float,
+                     default=float(env_default("propagation-timeout", "180") or 180),
+                     metavar="SECONDS",
+                     help="how long a replica may take to see a changed ConfigMap before "
+                          "it counts as Pending; the kubelet syncs about once a minute "
+                          "(default %(default)s)")
+    run.add_argument("--peering", default=env_default("peering"), metavar="NAME",
+                     help="run as one of several replicas: those sharing this Kopf peering "
+                          "name elect one to act, the others wait (needs the KopfPeering "
+                          "CRDs and object, which the Helm chart installs); default: "
+                          "standalone, exactly one operator may run")
+    run.add_argument("--priority", type=int,
+                     default=int(env_default("priority", "0") or 0) or None, metavar="N",
+                     help="peering priority: the highest acts (default: random, so two "
+                          "replicas never tie)")
     run.add_argument("--metrics-port", type=int,
                      default=int(env_default("metrics-port", "0") or 0), metavar="PORT",
                      help="serve Prometheus metrics on --health-host:PORT/metrics; 0 for "
@@ -247,6 +273,8 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    from pydantic import ValidationError
 
     from .config import OperatorSettings, token_from_environment
     from .runner import run
@@ -262,7 +290,14 @@ def _run(args: argparse.Namespace) -> int:
             dispatcher_file=Path(args.dispatcher_file) if args.dispatcher_file else None,
             address_file=Path(args.address_file) if args.address_file else None,
             reload_delta=args.reload_delta, health_interval=args.health_interval,
-            probe_settle=args.probe_settle)
+            probe_settle=args.probe_settle, kamailio_service=args.kamailio_service,
+            kamailio_rpc_port=args.kamailio_rpc_port, lists_configmap=args.lists_configmap,
+            propagation_timeout=args.propagation_timeout, peering=args.peering,
+            priority=args.priority)
+    except ValidationError as error:
+        for problem in error.errors():
+            print(f"error: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 ENV_PREFIX = "BOLNA_SIP_"
 TOKEN_ENV = "BOLNA_API_TOKEN"
@@ -53,11 +53,49 @@ class OperatorSettings(BaseModel):
                      "(probing threshold x ping interval + OPTIONS timeout)."))
     health_interval: float = Field(
         default=5.0, gt=0, description="Seconds between reads of gateway health.")
+    kamailio_service: str | None = Field(
+        default=None,
+        description=("NAMESPACE/NAME of the Kamailio Service: its ready EndpointSlice "
+                     "endpoints are the replicas (in-cluster, instead of --kamailio-rpc)."))
+    kamailio_rpc_port: str = Field(
+        default="rpc", description="Name of the Service port that serves Kamailio's JSON-RPC.")
+    lists_configmap: str | None = Field(
+        default=None,
+        description=("NAMESPACE/NAME of the ConfigMap the Kamailio pods mount: the operator "
+                     "writes dispatcher.list and address.list into it (instead of files)."))
+    propagation_timeout: float = Field(
+        default=180.0, gt=0,
+        description=("Seconds a replica may take to see a new ConfigMap (the kubelet syncs "
+                     "mounted ConfigMaps about once a minute) before it counts as Pending."))
+    peering: str | None = Field(
+        default=None,
+        description=("Kopf peering name: replicas that share it elect one to act; unset: "
+                     "standalone (exactly one operator must run)."))
+    priority: int | None = Field(
+        default=None,
+        description="Peering priority; unset: random, so no two replicas tie.")
+
+    @model_validator(mode="after")
+    def _edge_parts_agree(self) -> OperatorSettings:
+        if self.kamailio_rpc and self.kamailio_service:
+            raise ValueError("give either --kamailio-rpc or --kamailio-service, not both")
+        if self.lists_configmap and (self.dispatcher_file or self.address_file):
+            raise ValueError("give either --lists-configmap or --dispatcher-file/"
+                             "--address-file, not both")
+        for flag, value in (("--kamailio-service", self.kamailio_service),
+                            ("--lists-configmap", self.lists_configmap)):
+            if value is not None and len(value.split("/")) != 2:
+                raise ValueError(f"{flag} takes NAMESPACE/NAME, got {value!r}")
+        if self.edge_configured and not self.lists_configmap and not (
+                self.dispatcher_file and self.address_file):
+            raise ValueError("managing Kamailio needs where its lists go: --lists-configmap "
+                             "NAMESPACE/NAME, or both --dispatcher-file and --address-file")
+        return self
 
     @property
     def edge_configured(self) -> bool:
         """Whether the operator manages Kamailio too."""
-        return bool(self.kamailio_rpc)
+        return bool(self.kamailio_rpc or self.kamailio_service)
 
 
 def token_from_environment(token_file: Path | None) -> SecretStr | None:

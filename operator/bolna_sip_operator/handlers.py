@@ -22,11 +22,13 @@ import pydantic
 
 from .bolna import BolnaClient, LimiterRegistry, RateLimiter
 from .config import OperatorSettings
+from .kamailio.discovery import EndpointSliceReplicas, ReplicaSource, StaticReplicas
 from .kamailio.rpc import KamailioRpc
-from .kamailio.sink import FileSink
+from .kamailio.sink import ConfigMapSink, FileSink, Sink
 from .kube import Kube
 from .metrics import observe_bolna
 from .model import names
+from .peering import PeeringGate
 from .reconcile.edge import EdgeSync
 from .reconcile.trunk import Accounts, RetryLater, TrunkObject, TrunkReconciler
 
@@ -65,15 +67,34 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     memo["edge"] = None
     memo["tasks"] = []
     if config.edge_configured:
-        if config.dispatcher_file is None or config.address_file is None:
-            raise kopf.PermanentError("--kamailio-rpc needs --dispatcher-file and "
-                                      "--address-file")
-        replicas = [KamailioRpc(url) for url in config.kamailio_rpc]
         every_trunk: kopf.Index[str, Any] = kwargs["trunk_uids"]
-        edge = EdgeSync(FileSink(config.dispatcher_file, config.address_file), replicas,
-                        memo["reconciler"], post_event, reload_delta=config.reload_delta,
-                        expected=lambda: set(every_trunk), probe_settle=config.probe_settle)
-        memo["edge"] = edge
+        gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
+                            namespaces=config.namespaces)
+                if config.peering else None)
+        memo["edge"] = EdgeSync(
+            _sink(config, kube), _replicas(config, kube), memo["reconciler"], post_event,
+            reload_delta=config.reload_delta, expected=lambda: set(every_trunk),
+            probe_settle=config.probe_settle,
+            propagation_timeout=config.propagation_timeout,
+            acting=gate.acting if gate is not None else None)
+
+
+def _sink(config: OperatorSettings, kube: Kube) -> Sink:
+    """Where Kamailio's lists go: a ConfigMap in a cluster, files on one host."""
+    if config.lists_configmap:
+        namespace, name = config.lists_configmap.split("/")
+        return ConfigMapSink(kube, namespace, name)
+    assert config.dispatcher_file is not None and config.address_file is not None
+    return FileSink(config.dispatcher_file, config.address_file)
+
+
+def _replicas(config: OperatorSettings, kube: Kube) -> ReplicaSource:
+    """Which Kamailio replicas to reload: a Service's ready endpoints, or fixed URLs."""
+    if config.kamailio_service:
+        namespace, service = config.kamailio_service.split("/")
+        return EndpointSliceReplicas(kube, namespace, service,
+                                     port_name=config.kamailio_rpc_port)
+    return StaticReplicas([KamailioRpc(url) for url in config.kamailio_rpc])
 
 
 @kopf.on.login()
@@ -92,8 +113,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     for task in memo.get("tasks") or ():
         task.cancel()
     if memo.get("edge") is not None:
-        for replica in memo["edge"].replicas:
-            await replica.aclose()
+        await memo["edge"].aclose()
     await memo["accounts"].close()
     await memo["kube"].close()
 
@@ -109,8 +129,10 @@ def _start_edge_loops(memo: kopf.Memo) -> None:
     if edge is None or memo["tasks"]:
         return
     config: OperatorSettings = memo["config"]
-    memo["tasks"] = [asyncio.create_task(edge.run_sync()),
-                     asyncio.create_task(edge.run_health(config.health_interval))]
+    # In place: each resource's memo is a shallow copy of the operator's, so a new list
+    # would be seen by this trunk only, and the next trunk would start the loops again.
+    memo["tasks"].extend([asyncio.create_task(edge.run_sync()),
+                          asyncio.create_task(edge.run_health(config.health_interval))])
 
 
 async def _run(work: Awaitable[None]) -> None:

@@ -45,6 +45,7 @@ class Kube:
         self._api = api
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
+        self._discovery = client.DiscoveryV1Api(api)
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> Kube:
@@ -104,3 +105,60 @@ class Kube:
             names.GROUP, names.VERSION, namespace, names.PLURAL, name,
             {"metadata": {"annotations": annotations}},
             _content_type="application/merge-patch+json")
+
+    async def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
+        """A Service's EndpointSlices, as plain dicts (camelCase keys, as stored)."""
+        listed = await self._discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={service}")
+        return [cast(dict[str, Any], self._api.sanitize_for_serialization(item))
+                for item in listed.items]
+
+    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ConfigMap's data, or None if it does not exist."""
+        try:
+            found = await self._core.read_namespaced_config_map(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return dict(found.data or {})
+
+    async def put_configmap_data(self, namespace: str, name: str, data: dict[str, str],
+                                 *, create: bool) -> None:
+        """Merge ``data`` into a ConfigMap's data; create it first when asked."""
+        if create:
+            body = client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(
+                    name=name, namespace=namespace,
+                    labels={"app.kubernetes.io/managed-by": "bolna-sip-operator"}),
+                data=data)
+            try:
+                await self._core.create_namespaced_config_map(namespace, body)
+                return
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+        await self._core.patch_namespaced_config_map(  # type: ignore[call-arg]
+            name, namespace, {"data": data}, _content_type="application/merge-patch+json")
+
+    async def get_cluster_object(self, group: str, version: str, plural: str, name: str
+                                 ) -> dict[str, Any] | None:
+        """A cluster-scoped custom object, or None."""
+        try:
+            return cast(dict[str, Any], await self._custom.get_cluster_custom_object(
+                group, version, plural, name))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def get_namespaced_object(self, group: str, version: str, namespace: str,
+                                    plural: str, name: str) -> dict[str, Any] | None:
+        """A namespaced custom object, or None."""
+        try:
+            return cast(dict[str, Any], await self._custom.get_namespaced_custom_object(
+                group, version, namespace, plural, name))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise

@@ -14,6 +14,7 @@ import os
 import kopf
 
 from .config import OperatorSettings
+from .peering import own_identity, random_priority
 
 _CHATTY_LOGGERS = ("kubernetes_asyncio", "kubernetes", "urllib3", "httpcore", "hpack",
                    "aiohttp.access", "asyncio")
@@ -40,10 +41,19 @@ def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
     configure_logging(settings.debug)
     from . import handlers  # noqa: F401 (registers the handlers with Kopf)
 
+    identity = own_identity()
+    priority = settings.priority if settings.priority is not None else random_priority()
+    if settings.peering:
+        logging.getLogger(__name__).info(
+            "peering %r as %s with priority %d: the highest-priority live replica acts",
+            settings.peering, identity, priority)
     kopf.run(
-        standalone=True,
+        standalone=not settings.peering,
+        peering_name=settings.peering or None,
+        priority=priority,
+        identity=identity,  # type: ignore[arg-type]
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
-        memo=kopf.Memo(config=settings),
+        memo=kopf.Memo(config=settings, identity=identity, priority=priority),
         liveness_endpoint=liveness_endpoint,
     )

@@ -13,6 +13,8 @@ from kubernetes import client
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.kube_client import admin_api_client
+from bolna_sip_operator.reconcile.conditions import Verdict, set_conditions
+from bolna_sip_operator.reconcile.trunk import TrunkObject
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 
@@ -90,3 +92,26 @@ def warm_up(control_plane: ControlPlane, emulator: EmulatorProcess, prefix: str 
             last = trunks.get(name, "warm-up").get("status")
             pytest.fail(f"the operator never made a first trunk Ready; last status: {last}")
     emulator.reset()
+
+
+class MemoryStatuses:
+    """Status as the SIP edge writes it, kept in memory, for tests of the edge alone."""
+
+    def __init__(self) -> None:
+        self.by_uid: dict[str, dict[str, Any]] = {}
+
+    async def update_status(self, obj: TrunkObject, changes: dict[str, Any],
+                            verdicts: list[Verdict]) -> bool:
+        status = self.by_uid.setdefault(obj.uid, {})
+        status.update(changes)
+        if verdicts:
+            status["conditions"] = set_conditions(status.get("conditions", []), verdicts, 1)
+        return True
+
+    def latest_status(self, obj: TrunkObject) -> dict[str, Any]:
+        return dict(self.by_uid.get(obj.uid, {}))
+
+    def dispatcher_synced(self) -> dict[str, str]:
+        return {uid: next((c["reason"] for c in s.get("conditions", [])
+                           if c["type"] == "DispatcherSynced"), "")
+                for uid, s in self.by_uid.items()}

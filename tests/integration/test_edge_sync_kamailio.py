@@ -1,7 +1,8 @@
 """The SIP edge's single writer against a real Kamailio: a burst of a thousand trunk
 changes is coalesced into few reloads, and a Kamailio that was killed and restarted
-has its entries verified again. The status store here is a plain in-memory record; the
-operator uses its trunk reconciler, tested end to end in test_operator_kamailio.py.
+has its entries verified again. The status store here is a plain in-memory record
+(``MemoryStatuses``); the operator uses its trunk reconciler, tested end to end in
+test_operator_kamailio.py.
 """
 
 from __future__ import annotations
@@ -17,36 +18,13 @@ import pytest
 from bolna_sip_operator.devenv.kamailio import Kamailio
 from bolna_sip_operator.kamailio.rpc import KamailioRpc
 from bolna_sip_operator.kamailio.sink import FileSink
-from bolna_sip_operator.reconcile.conditions import Verdict, set_conditions
 from bolna_sip_operator.reconcile.edge import EdgeSync
 from bolna_sip_operator.reconcile.trunk import TrunkObject
 from tests.corpus import USERPASS_SPEC
+from tests.integration.helpers import MemoryStatuses
 
 pytestmark = pytest.mark.integration
 RELOAD_DELTA = 1.0
-
-
-class _Statuses:
-    """Status as the edge writes it, kept in memory."""
-
-    def __init__(self) -> None:
-        self.by_uid: dict[str, dict[str, Any]] = {}
-
-    async def update_status(self, obj: TrunkObject, changes: dict[str, Any],
-                            verdicts: list[Verdict]) -> bool:
-        status = self.by_uid.setdefault(obj.uid, {})
-        status.update(changes)
-        if verdicts:
-            status["conditions"] = set_conditions(status.get("conditions", []), verdicts, 1)
-        return True
-
-    def latest_status(self, obj: TrunkObject) -> dict[str, Any]:
-        return dict(self.by_uid.get(obj.uid, {}))
-
-    def dispatcher_synced(self) -> dict[str, str]:
-        return {uid: next((c["reason"] for c in s.get("conditions", [])
-                           if c["type"] == "DispatcherSynced"), "")
-                for uid, s in self.by_uid.items()}
 
 
 def _trunk(index: int, priority: int = 1) -> TrunkObject:
@@ -64,7 +42,7 @@ def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
         yield edge
 
 
-def _edge(kamailio: Kamailio, statuses: _Statuses) -> tuple[EdgeSync, KamailioRpc]:
+def _edge(kamailio: Kamailio, statuses: MemoryStatuses) -> tuple[EdgeSync, KamailioRpc]:
     replica = KamailioRpc(kamailio.rpc_url)
     edge = EdgeSync(FileSink(kamailio.dispatcher_file, kamailio.address_file), [replica],
                     statuses, lambda *_: None, reload_delta=RELOAD_DELTA, debounce=0.2)
@@ -72,7 +50,7 @@ def _edge(kamailio: Kamailio, statuses: _Statuses) -> tuple[EdgeSync, KamailioRp
 
 
 def test_a_burst_of_a_thousand_changes_is_a_few_reloads(kamailio: Kamailio) -> None:
-    statuses = _Statuses()
+    statuses = MemoryStatuses()
 
     async def scenario() -> tuple[int, float, list[Any]]:
         edge, replica = _edge(kamailio, statuses)
@@ -103,7 +81,7 @@ def test_a_burst_of_a_thousand_changes_is_a_few_reloads(kamailio: Kamailio) -> N
 
 
 def test_a_restarted_kamailio_is_verified_again(kamailio: Kamailio) -> None:
-    statuses = _Statuses()
+    statuses = MemoryStatuses()
 
     async def scenario() -> None:
         edge, replica = _edge(kamailio, statuses)

@@ -50,3 +50,19 @@ def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "exit status" in out and "bolna-sip-operator validate examples/" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--kamailio-service", "kamailio"], "--kamailio-service takes NAMESPACE/NAME"),
+    (["--kamailio-rpc", "http://127.0.0.1:5090/RPC"], "needs where its lists go"),
+    (["--kamailio-service", "sip/kamailio", "--kamailio-rpc", "http://127.0.0.1:1/RPC",
+      "--lists-configmap", "sip/lists"], "either --kamailio-rpc or --kamailio-service"),
+    (["--kamailio-service", "sip/kamailio", "--lists-configmap", "sip/lists",
+      "--dispatcher-file", "/tmp/d"], "either --lists-configmap or --dispatcher-file"),
+])
+def test_run_refuses_edge_settings_that_cannot_work(
+        args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "validation error" not in err  # one plain sentence, not pydantic's dump

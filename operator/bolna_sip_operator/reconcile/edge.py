@@ -9,6 +9,12 @@ concurrent reloads have crashed Kamailio, so: only on change, one at a time, spa
 a bad line and still answers "Ok". A burst of a thousand changes is one write and one
 reload per replica.
 
+Replicas come from a ``ReplicaSource``: a fixed list, or the ready endpoints of
+Kamailio's Service. A sink may be *eventual* (a ConfigMap the pods mount shows a write
+only after the kubelet's next sync): a replica that reads back old lists is reloaded
+again, spaced by ``reload_delta``, until it matches or ``propagation_timeout`` passes.
+With several operator replicas, only the one Kopf's peering lets act runs these loops.
+
 The health loop polls ``dispatcher.list`` on each replica, maps destinations back to
 trunks by set ID, and writes a trunk's status only when its gateways' health changed,
 with a GatewayDown or GatewayUp Event for each transition. Steady state writes nothing.
@@ -19,16 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from ..kamailio.discovery import ReplicaSource, StaticReplicas
 from ..kamailio.health import Health, gateway_health, healthy_count
 from ..kamailio.render import Destination, Rendered, Renderer, TrunkRoute, allocate_set_id
 from ..kamailio.rpc import KamailioRpc, ListedDestination, RpcError, Unreachable
-from ..kamailio.sink import Sink
+from ..kamailio.sink import Sink, TooLarge
 from ..kamailio.verify import address_differences, dispatcher_differences
 from ..metrics import GATEWAY_HEALTHY, RELOADS, VERIFICATION_FAILURES
 from ..model.spec import SipTrunkSpec
@@ -57,13 +64,25 @@ class _Trunk:
 class EdgeSync:
     """The single writer of Kamailio's tables and the reader of gateway health."""
 
-    def __init__(self, sink: Sink, replicas: list[KamailioRpc], status: StatusStore,
-                 events: EventSink, *, reload_delta: float = 5.0, debounce: float = 0.5,
-                 expected: Callable[[], set[str]] | None = None,
-                 probe_settle: float = 30.0,
+    def __init__(self, sink: Sink, replicas: Sequence[KamailioRpc] | ReplicaSource,
+                 status: StatusStore, events: EventSink, *, reload_delta: float = 5.0,
+                 debounce: float = 0.5, expected: Callable[[], set[str]] | None = None,
+                 probe_settle: float = 30.0, propagation_timeout: float = 180.0,
+                 acting: Callable[[], Awaitable[bool]] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sink = sink
-        self.replicas = replicas
+        self.source: ReplicaSource = (StaticReplicas(replicas)
+                                      if isinstance(replicas, Sequence) else replicas)
+        self.propagation_timeout = propagation_timeout
+        self._acting = acting
+        self._standby = False
+        self._replica_urls: tuple[str, ...] | None = None
+        self._owed: dict[str, set[str]] = {}
+        """Reloads a replica still needs: its lists changed, or it read back old ones."""
+        self._generation = 0
+        self._loaded: dict[str, int] = {}
+        """The list generation each replica was last reloaded with."""
+        self._changed_at: float | None = None
         self.status = status
         self.events = events
         self.reload_delta = reload_delta
@@ -115,6 +134,43 @@ class EdgeSync:
             self._settled.pop(uid, None)
             self._dirty.set()
 
+    async def aclose(self) -> None:
+        """Close the replicas' connections."""
+        await self.source.aclose()
+
+    async def acting(self) -> bool:
+        """Whether this operator replica acts (always, unless peering says otherwise).
+
+        A standby that becomes active syncs at once: while it waited, another replica
+        wrote the lists, and the new one must verify them before it reports anything.
+        """
+        if self._acting is None:
+            return True
+        try:
+            active = await self._acting()
+        except Exception as error:
+            log.warning("cannot read the peering object (%s); the SIP edge waits", error)
+            active = False
+        if not active:
+            if not self._standby:
+                log.info("SIP edge: another operator replica acts; this one waits")
+            self._standby = True
+        elif self._standby:
+            log.info("SIP edge: this operator replica acts now")
+            self._standby = False
+            self._dirty.set()
+        return active
+
+    async def _replicas(self) -> list[KamailioRpc]:
+        """The replicas now; a change in membership means a sync to verify newcomers."""
+        replicas = await self.source.current()
+        urls = tuple(r.url for r in replicas)
+        if self._replica_urls is not None and urls != self._replica_urls:
+            log.info("SIP edge: Kamailio replicas now %s", ", ".join(urls) or "none")
+            self._dirty.set()
+        self._replica_urls = urls
+        return replicas
+
     # ---- the sync loop -------------------------------------------------------------
 
     async def run_sync(self, first_sync_timeout: float = 120.0) -> None:
@@ -135,6 +191,9 @@ class EdgeSync:
         while True:
             await self._dirty.wait()
             await asyncio.sleep(self.debounce)
+            if not await self.acting():
+                await asyncio.sleep(1.0)
+                continue
             self._dirty.clear()
             try:
                 await self.sync_once()
@@ -147,26 +206,67 @@ class EdgeSync:
         """Render, publish, reload what changed, verify every replica, report per trunk."""
         routes = await self._routes()
         rendered = self._renderer.render(routes)
-        changed = await self.sink.publish(rendered)
+        try:
+            changed = await self.sink.publish(rendered)
+        except TooLarge as error:
+            # Permanent until trunks change: say so on every trunk, do not retry.
+            log.error("SIP edge: %s", error)
+            await self._report(routes, rendered, {}, [], refused=str(error))
+            return
         self._rendered = rendered
+        if self._changed_at is None or changed.dispatcher or changed.addresses:
+            self._changed_at = self._clock()
+        if changed.dispatcher or changed.addresses:
+            self._generation += 1
+        fresh = {method for method, did in ((DISPATCHER_RELOAD, changed.dispatcher),
+                                            (ADDRESS_RELOAD, changed.addresses)) if did}
+        replicas = await self._replicas()
         outcomes: dict[str, list[str]] = {}
         unreachable: list[str] = []
-        for replica in self.replicas:
+        waiting: list[str] = []
+        for replica in replicas:
+            url = replica.url
+            owed = self._owed.pop(url, set()) | fresh
             try:
-                if changed.dispatcher:
-                    await self._reload(replica, "dispatcher.reload")
-                if changed.addresses:
-                    await self._reload(replica, "permissions.addressReload")
-                outcomes[replica.url] = await self._verify(replica, rendered)
+                for method in (DISPATCHER_RELOAD, ADDRESS_RELOAD):
+                    if method in owed:
+                        await self._reload(replica, method)
+                if owed:
+                    self._loaded[url] = self._generation
+                servers, addresses = await self._verify(replica, rendered)
             except (Unreachable, RpcError) as error:
-                unreachable.append(f"{replica.url}: {error}")
+                unreachable.append(f"{url}: {error}")
+                self._owed[url] = owed
+                continue
+            outcomes[url] = servers + addresses
+            if outcomes[url] and self._retry_worthwhile(url):
+                self._owed[url] = ({DISPATCHER_RELOAD} if servers else set()) | (
+                    {ADDRESS_RELOAD} if addresses else set())
+                waiting.append(url)
         log.info("SIP edge: %d trunk(s), %d destination(s); rewrote dispatcher=%s "
-                 "addresses=%s; %d replica(s) verified, %d unreachable", len(routes),
-                 len(rendered.destinations), changed.dispatcher, changed.addresses,
-                 len(outcomes), len(unreachable))
-        await self._report(routes, rendered, outcomes, unreachable)
-        if unreachable:
-            self._dirty.set()  # try again: a restarted replica must get its entries back
+                 "addresses=%s; %d replica(s) verified, %d unreachable, %d to reload again",
+                 len(routes), len(rendered.destinations), changed.dispatcher,
+                 changed.addresses, sum(1 for found in outcomes.values() if not found),
+                 len(unreachable), len(waiting))
+        await self._report(routes, rendered, outcomes, unreachable, waiting=waiting,
+                           replicas=len(replicas))
+        if unreachable or waiting:
+            # Try again: a restarted replica must get its entries back, and a mounted
+            # ConfigMap shows the new lists only after the kubelet's next sync.
+            asyncio.get_running_loop().call_later(self.reload_delta, self._dirty.set)
+
+    def _retry_worthwhile(self, url: str) -> bool:
+        """Whether a replica that read back other lists should be reloaded again.
+
+        Yes if it has not been reloaded with these lists (it kept older ones across an
+        operator restart), or if the sink is eventual and the change is recent enough
+        that the kubelet may not have swapped the files yet. Otherwise the difference
+        is Kamailio refusing a line, which another reload would not change.
+        """
+        if self._loaded.get(url) != self._generation:
+            return True
+        return (self.sink.eventual and self._changed_at is not None
+                and self._clock() - self._changed_at < self.propagation_timeout)
 
     async def _routes(self) -> list[TrunkRoute]:
         taken: dict[int, str] = {}
@@ -201,17 +301,21 @@ class EdgeSync:
         self.reloads[method] = self.reloads.get(method, 0) + 1
         RELOADS.labels(replica.url, method.split(".")[0]).inc()
 
-    async def _verify(self, replica: KamailioRpc, rendered: Rendered) -> list[str]:
-        problems = dispatcher_differences(rendered.destinations,
-                                          await replica.dispatcher_list())
-        problems += address_differences(rendered.addresses, await replica.address_entries())
-        if problems:
+    async def _verify(self, replica: KamailioRpc, rendered: Rendered
+                      ) -> tuple[list[str], list[str]]:
+        """What the replica holds that differs: (dispatcher problems, address problems)."""
+        servers = dispatcher_differences(rendered.destinations,
+                                         await replica.dispatcher_list())
+        addresses = address_differences(rendered.addresses, await replica.address_entries())
+        if servers or addresses:
             VERIFICATION_FAILURES.labels(replica.url).inc()
-        return problems
+        return servers, addresses
 
     async def _report(self, routes: list[TrunkRoute], rendered: Rendered,
-                      outcomes: dict[str, list[str]], unreachable: list[str]) -> None:
-        count = len(self.replicas)
+                      outcomes: dict[str, list[str]], unreachable: list[str], *,
+                      waiting: Sequence[str] = (), replicas: int = 0,
+                      refused: str | None = None) -> None:
+        count = replicas
         for route in routes:
             trunk = self._trunks.get(self._uids.get(route.key, ""))
             if trunk is None:
@@ -219,12 +323,24 @@ class EdgeSync:
             mine = f"set {route.set_id} "
             problems = [f"{url}: {p}" for url, found in outcomes.items() for p in found
                         if p.startswith(mine) or f"group {route.set_id} " in p]
-            if route.key in rendered.refused:
+            if refused is not None:
+                verdict = Verdict("DispatcherSynced", "False", "Pending",
+                                  f"not written to Kamailio: {refused}")
+            elif route.key in rendered.refused:
                 verdict = Verdict("DispatcherSynced", "False", "Pending",
                                   f"not written to Kamailio: {rendered.refused[route.key]}")
+            elif count == 0 and not unreachable:
+                verdict = Verdict("DispatcherSynced", "False", "NoReplicas",
+                                  f"no ready Kamailio replica to load set {route.set_id} "
+                                  f"({self.source!r})")
             elif unreachable:
                 verdict = Verdict("DispatcherSynced", "False", "Unreachable",
                                   "; ".join(unreachable))
+            elif problems and any(url in waiting for url in outcomes):
+                verdict = Verdict("DispatcherSynced", "False", "Pending",
+                                  "waiting for Kamailio to load the new lists (a mounted "
+                                  "ConfigMap changes after the kubelet's next sync); "
+                                  + "; ".join(problems))
             elif problems:
                 verdict = Verdict("DispatcherSynced", "False", "Pending", "; ".join(problems))
             else:
@@ -246,8 +362,10 @@ class EdgeSync:
 
     async def health_once(self) -> None:
         """One poll of every replica; a gateway counts as up if any replica reaches it."""
+        if not await self.acting():
+            return
         listed: list[tuple[ListedDestination, bool]] = []
-        for replica in self.replicas:
+        for replica in await self._replicas():
             settled = (self._clock() - self._reloaded_at.get(replica.url, -1e9)
                        >= self.probe_settle)
             try:
@@ -314,6 +432,10 @@ class EdgeSync:
         await self.status.update_status(
             trunk.obj, {"gateways": gateways, "healthyGateways": healthy_count(healths)},
             [_gateways_verdict(healths, trunk.spec)])
+
+
+DISPATCHER_RELOAD = "dispatcher.reload"
+ADDRESS_RELOAD = "permissions.addressReload"
 
 
 def _best(healths: list[Health]) -> Health:
