@@ -110,8 +110,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     """Stop the edge loops; close the Bolna, Kamailio and Kubernetes sessions."""
-    for task in memo.get("tasks") or ():
+    tasks = list(memo.get("tasks") or ())
+    for task in tasks:
         task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)  # gone before their clients close
     if memo.get("edge") is not None:
         await memo["edge"].aclose()
     await memo["accounts"].close()
