@@ -327,7 +327,9 @@ def test_default_token_comes_from_a_secret_file(defaults: Manifests) -> None:
     mount = next(m for m in box["volumeMounts"] if m["name"] == "bolna-token")
     assert mount["readOnly"] is True
     assert flags(box["args"])["--token-file"] == [f"{mount['mountPath']}/token"]
-    assert "env" not in box and "envFrom" not in box
+    assert box["env"] == [{"name": "POD_NAME",
+                           "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    assert "envFrom" not in box
     assert not defaults.of_kind("Secret")
 
 
