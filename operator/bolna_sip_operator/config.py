@@ -86,6 +86,10 @@ class OperatorSettings(BaseModel):
                             ("--lists-configmap", self.lists_configmap)):
             if value is not None and len(value.split("/")) != 2:
                 raise ValueError(f"{flag} takes NAMESPACE/NAME, got {value!r}")
+        if self.peering and any(c in ns for ns in self.namespaces for c in "*?["):
+            raise ValueError("--peering needs every --namespace spelled out: Kopf keeps a "
+                             "KopfPeering object in each watched namespace, and a glob "
+                             "names none; list the namespaces, or watch all of them")
         if self.edge_configured and not self.lists_configmap and not (
                 self.dispatcher_file and self.address_file):
             raise ValueError("managing Kamailio needs where its lists go: --lists-configmap "

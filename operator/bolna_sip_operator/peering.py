@@ -79,7 +79,7 @@ class PeeringGate:
         self.name = name
         self.identity = identity
         self.priority = priority
-        self.namespaces = tuple(ns for ns in namespaces if not any(c in ns for c in "*?["))
+        self.namespaces = namespaces  # spelled out: the settings refuse globs with peering
         self.cache_seconds = cache_seconds
         self._answer: tuple[float, bool] | None = None
 

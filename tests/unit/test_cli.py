@@ -59,6 +59,7 @@ def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
       "--lists-configmap", "sip/lists"], "either --kamailio-rpc or --kamailio-service"),
     (["--kamailio-service", "sip/kamailio", "--lists-configmap", "sip/lists",
       "--dispatcher-file", "/tmp/d"], "either --lists-configmap or --dispatcher-file"),
+    (["--peering", "bolna", "--namespace", "team-*"], "--peering needs every --namespace"),
 ])
 def test_run_refuses_edge_settings_that_cannot_work(
         args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
