@@ -105,6 +105,7 @@ def test_the_lists_reach_both_replicas_through_the_configmap(
     assert "on 2 Kamailio replica(s)" in synced["message"]
     assert trunk["status"]["healthyGateways"] == "1/1"
     data = client.CoreV1Api(api_client).read_namespaced_config_map(CONFIGMAP, namespace).data
+    assert data is not None
     assert f"trunk={namespace}/edge" in data[DISPATCHER_KEY]
     assert data[ADDRESS_KEY].strip()  # ip-based: the trunk's identifiers
     set_id = trunk["status"]["dispatcher"]["setId"]
