@@ -1,7 +1,8 @@
 """The chart installed into a real kube-apiserver, and the operator run on its RBAC.
 
 There are no nodes, so no pod ever runs: the tests check what the apiserver stores
-(``helm install`` and ``helm upgrade`` against real admission and validation), then run
+(``helm install`` and ``helm upgrade`` against real admission and validation, in
+namespaces that enforce the "restricted" Pod Security Standard), then run
 ``bolna-sip-operator run`` here, with the arguments of the Deployment the chart made and
 a token of the ServiceAccount the chart made, against the Bolna emulator. A SipTrunk
 becoming Synced, with the edge's ConfigMap and the peering written and no Forbidden
@@ -49,6 +50,7 @@ class Release:
     name: str
     namespace: str
     install_output: str
+    install_warnings: str
 
     @property
     def fullname(self) -> str:
@@ -78,11 +80,14 @@ def get(kubectl: Kubectl, *args: str) -> dict[str, Any]:
 
 def install(helm: Helm, kubectl: Kubectl, name: str, namespace: str,
             values: dict[str, Any]) -> Release:
-    """Create the namespace and ``helm install`` the chart into it."""
+    """Create the namespace, enforcing the "restricted" Pod Security Standard, and
+    ``helm install`` the chart into it."""
     kubectl.run("create", "namespace", namespace)
+    kubectl.run("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
+                "pod-security.kubernetes.io/warn=restricted")
     result = helm.run("install", name, str(CHART), "--namespace", namespace,
                       *value_args(values))
-    return Release(name, namespace, result.stdout)
+    return Release(name, namespace, result.stdout, result.stderr)
 
 
 def service_account_kubeconfig(kubectl: Kubectl, plane: ControlPlane, release: Release,
@@ -261,6 +266,9 @@ def test_install_creates_every_object(admin_helm: Helm, kubectl: Kubectl,
         ("PodDisruptionBudget", f"{fullname}-kamailio"), ("Service", f"{fullname}-metrics"),
     } <= found
     assert "kubectl get siptrunks -A -o wide" in release.install_output
+    # Pod Security admission checks the Deployments' pod templates against "restricted"
+    # (no pod runs here, so it warns rather than refuses).
+    assert "PodSecurity" not in release.install_warnings, release.install_warnings
     status = admin_helm.run("status", release.name, "--namespace", release.namespace).stdout
     assert "STATUS: deployed" in status
 
