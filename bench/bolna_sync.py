@@ -1,9 +1,11 @@
 """Benchmark: N SipTrunks created against Bolna's real rate limit, then a quiet spell.
 
 Measures the targets P1 (Bolna calls per create), P3 (time until all are Ready, against
-the rate-limit floor of N calls at 1000 a minute) and P2 (calls and apiserver writes
-while nothing changes). Everything is real and local: kube-apiserver + etcd, the Bolna
-emulator (1000 requests a minute, answered 429 beyond), and ``bolna-sip-operator run``.
+the rate-limit floor of N calls at 1000 a minute), P2 (calls and apiserver writes
+while nothing changes) and P6 (the operator's resident memory with N trunks, and its
+CPU while nothing changes; read from /proc). Everything is real and local:
+kube-apiserver + etcd, the Bolna emulator (1000 requests a minute, answered 429
+beyond), and ``bolna-sip-operator run``.
 
     .venv/bin/python bench/bolna_sync.py --trunks 1000 --quiet-seconds 120
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -92,6 +95,17 @@ def _calls(requests: list[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def _footprint(pid: int) -> tuple[float, float, float]:
+    """The process's (RSS MB, peak RSS MB, CPU seconds used so far), from /proc."""
+    fields = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024,
+            cpu)
+
+
 def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
         ) -> dict[str, Any]:
     """Run the benchmark; return the measurements."""
@@ -142,8 +156,11 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
                 time.sleep(2.0)  # let the last status writes land
                 _, versions_before = _ready(custom, namespace)
                 seq = max((r["seq"] for r in bolna.requests()), default=0)
+                assert operator.pid is not None
+                _, _, cpu_before = _footprint(operator.pid)
                 print(f"quiet for {quiet_seconds:.0f}s", file=sys.stderr)
                 time.sleep(quiet_seconds)
+                rss, peak, cpu_after = _footprint(operator.pid)
                 quiet_requests = bolna.requests(since=seq)
                 _, versions_after = _ready(custom, namespace)
             finally:
@@ -172,6 +189,10 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
         "P2_bolna_calls": _calls(quiet_requests),
         "P2_bolna_writes": sum(1 for r in quiet_requests if r["method"] != "GET"),
         "P2_siptrunks_written_by_operator": changed,
+        "P6_operator_rss_mb": round(rss, 1),
+        "P6_operator_peak_rss_mb": round(peak, 1),
+        "P6_idle_cpu_percent_of_a_core": round(
+            100 * (cpu_after - cpu_before) / quiet_seconds, 2),
     }
 
 

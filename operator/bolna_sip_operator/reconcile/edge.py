@@ -23,6 +23,7 @@ with a GatewayDown or GatewayUp Event for each transition. Steady state writes n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -83,6 +84,7 @@ class EdgeSync:
         self._loaded: dict[str, int] = {}
         """The list generation each replica was last reloaded with."""
         self._changed_at: float | None = None
+        self._health_due = asyncio.Event()
         self.status = status
         self.events = events
         self.reload_delta = reload_delta
@@ -250,6 +252,7 @@ class EdgeSync:
                  len(unreachable), len(waiting))
         await self._report(routes, rendered, outcomes, unreachable, waiting=waiting,
                            replicas=len(replicas))
+        self._health_due.set()
         if unreachable or waiting:
             # Try again: a restarted replica must get its entries back, and a mounted
             # ConfigMap shows the new lists only after the kubelet's next sync.
@@ -352,13 +355,19 @@ class EdgeSync:
     # ---- the health loop -----------------------------------------------------------
 
     async def run_health(self, interval: float) -> None:
-        """Forever: read gateway health from Kamailio; write only what changed."""
+        """Forever: read gateway health from Kamailio; write only what changed.
+
+        A sync wakes the loop early: a trunk just loaded with probing off is Ready as
+        soon as its set is verified, not up to one interval later.
+        """
         while True:
+            self._health_due.clear()
             try:
                 await self.health_once()
             except Exception:
                 log.exception("reading gateway health from Kamailio failed")
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._health_due.wait(), timeout=interval)
 
     async def health_once(self) -> None:
         """One poll of every replica; a gateway counts as up if any replica reaches it."""
