@@ -196,6 +196,8 @@ def _referenced(namespace: str | None, name: str, **kwargs: Any) -> bool:
 async def secret_changed(namespace: str | None, name: str, type: str,
                          memo: kopf.Memo, **kwargs: Any) -> None:
     """A referenced Secret was created or changed: rotate the password, retry Stalled."""
+    if namespace is not None:
+        memo["kube"].forget_secret(namespace, name)
     if type not in ("ADDED", "MODIFIED") or namespace is None:
         return  # None is the initial listing, which resume already covers.
     for trunk_name in set(kwargs["trunks_by_secret"].get((namespace, name), ())):

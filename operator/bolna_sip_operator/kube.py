@@ -11,6 +11,7 @@ synchronous and would block Kopf's event loop.
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -46,6 +47,8 @@ class Kube:
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
         self._discovery = client.DiscoveryV1Api(api)
+        self._secrets: dict[tuple[str, str], tuple[float, dict[str, str], str]] = {}
+        """(namespace, name) -> (read at, base64 data, version), for drift checks."""
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> Kube:
@@ -65,22 +68,40 @@ class Kube:
         """Close the HTTP session."""
         await self._api.close()
 
-    async def secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
-        """One key of a Secret; SecretUnavailable when the Secret or the key is missing."""
-        try:
-            secret = await self._core.read_namespaced_secret(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                raise SecretUnavailable(namespace, name, key, "not found") from None
-            raise
-        data = secret.data or {}
+    async def secret_key(self, namespace: str, name: str, key: str, *,
+                         max_age: float = 0.0) -> SecretValue:
+        """One key of a Secret; SecretUnavailable when the Secret or the key is missing.
+
+        With ``max_age``, a copy read at most that many seconds ago will do: drift
+        checks of a thousand trunks would otherwise read a thousand Secrets every
+        interval. Other reconciles read afresh (and refresh the copy), and a change to a
+        referenced Secret drops its copy (``forget_secret``), so a rotation is never
+        missed.
+        """
+        cached = self._secrets.get((namespace, name))
+        if cached is None or max_age <= 0 or time.monotonic() - cached[0] > max_age:
+            try:
+                secret = await self._core.read_namespaced_secret(name, namespace)
+            except ApiException as error:
+                if error.status == 404:
+                    self._secrets.pop((namespace, name), None)
+                    raise SecretUnavailable(namespace, name, key, "not found") from None
+                raise
+            meta = secret.metadata
+            cached = (time.monotonic(), dict(secret.data or {}),
+                      f"{meta.uid}/{meta.resource_version}")
+            self._secrets[(namespace, name)] = cached
+        _, data, version = cached
         if key not in data:
             raise SecretUnavailable(namespace, name, key, "has no such key")
         value = base64.b64decode(data[key]).decode("utf-8").strip()
         if not value:
             raise SecretUnavailable(namespace, name, key, "the value is empty")
-        meta = secret.metadata
-        return SecretValue(SecretStr(value), f"{meta.uid}/{meta.resource_version}")
+        return SecretValue(SecretStr(value), version)
+
+    def forget_secret(self, namespace: str, name: str) -> None:
+        """Drop the copy of a Secret that changed or went away."""
+        self._secrets.pop((namespace, name), None)
 
     async def get_trunk(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A SipTrunk as stored, or None if it is gone."""

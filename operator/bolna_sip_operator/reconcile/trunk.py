@@ -198,7 +198,7 @@ class TrunkReconciler:
             return
         status = _Status(obj, derive_ready=self.kamailio_configured)
         try:
-            resolved = await self._resolve(obj)
+            resolved = await self._resolve(obj, secret_age=max_age if drift_check else 0.0)
             await self._sync(obj, resolved, status, drift_check=drift_check,
                              max_age=max_age)
         except Stalled as stalled:
@@ -231,7 +231,7 @@ class TrunkReconciler:
                 return bool(condition.get("observedGeneration") == obj.generation)
         return False
 
-    async def _resolve(self, obj: TrunkObject) -> Resolved:
+    async def _resolve(self, obj: TrunkObject, *, secret_age: float = 0.0) -> Resolved:
         try:
             spec = SipTrunkSpec.model_validate(obj.spec)
         except ValidationError as error:
@@ -241,11 +241,12 @@ class TrunkReconciler:
         if violations:
             raise Stalled("Rejected", "; ".join(str(v) for v in violations))
         try:
-            token = await self._token(obj, spec)
+            token = await self._token(obj, spec, secret_age)
             password = None
             if spec.authType == "userpass" and spec.authPasswordSecretRef is not None:
                 ref = spec.authPasswordSecretRef
-                password = await self.kube.secret_key(obj.namespace, ref.name, ref.key)
+                password = await self.kube.secret_key(obj.namespace, ref.name, ref.key,
+                                                      max_age=secret_age)
         except SecretUnavailable as missing:
             raise Stalled("SecretNotFound", f"{missing}: create it, or fix the reference; "
                           "the trunk is reconciled as soon as the Secret changes") from None
@@ -253,10 +254,12 @@ class TrunkReconciler:
         return Resolved(spec, desired_trunk(spec, obj.name), self.accounts.client(token),
                         account, password)
 
-    async def _token(self, obj: TrunkObject, spec: SipTrunkSpec) -> SecretStr:
+    async def _token(self, obj: TrunkObject, spec: SipTrunkSpec, secret_age: float
+                     ) -> SecretStr:
         if spec.apiTokenSecretRef is not None:
             ref = spec.apiTokenSecretRef
-            return (await self.kube.secret_key(obj.namespace, ref.name, ref.key)).value
+            return (await self.kube.secret_key(obj.namespace, ref.name, ref.key,
+                                               max_age=secret_age)).value
         if self.accounts.default_token is None:
             raise Stalled("NoToken", "no Bolna API token: set spec.apiTokenSecretRef, or give "
                           "the operator a default token")
