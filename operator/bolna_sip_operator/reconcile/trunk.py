@@ -198,7 +198,9 @@ class TrunkReconciler:
             return
         status = _Status(obj, derive_ready=self.kamailio_configured)
         try:
-            resolved = await self._resolve(obj, secret_age=max_age if drift_check else 0.0)
+            # A drift check may reuse Secrets read within two intervals: their changes
+            # arrive as events, which drop the copy, so the age only bounds a miss.
+            resolved = await self._resolve(obj, secret_age=2 * max_age if drift_check else 0.0)
             await self._sync(obj, resolved, status, drift_check=drift_check,
                              max_age=max_age)
         except Stalled as stalled:
