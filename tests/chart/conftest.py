@@ -6,37 +6,14 @@ that provides it (``hack/setup.sh`` installs all three).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
 from bolna_sip_operator.devenv.helm import HelmNotFoundError, find_helm
 from tests.chart.chart import Helm, Manifests
-
-
-class Kubectl:
-    """The real kubectl, with one kubeconfig (the admin's, or a ServiceAccount's)."""
-
-    def __init__(self, binary: Path, kubeconfig: Path) -> None:
-        self.binary = binary
-        self.kubeconfig = kubeconfig
-
-    def as_user(self, kubeconfig: Path) -> Kubectl:
-        """The same kubectl with another identity."""
-        return Kubectl(self.binary, kubeconfig)
-
-    def run(self, *args: str, stdin: str | None = None, check: bool = True
-            ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl; with ``check``, fail the test showing its stderr."""
-        result = subprocess.run(
-            [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args],
-            input=stdin, capture_output=True, text=True, timeout=60, check=False)
-        if check and result.returncode != 0:
-            pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
+from tests.kubectl import Kubectl
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +34,11 @@ def defaults(helm: Helm) -> Manifests:
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver on free loopback ports, stopped by PID at the end."""
+    """etcd + kube-apiserver on free loopback ports, stopped by PID at the end.
+
+    Not the integration tests' apiserver: the chart's operator runs cluster-wide here,
+    and would take up every SipTrunk those tests leave behind.
+    """
     with ControlPlane(tmp_path_factory.mktemp("control-plane")) as plane:
         yield plane
 

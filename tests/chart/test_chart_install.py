@@ -29,8 +29,8 @@ from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 from bolna_sip_operator.devenv.processes import free_ports
 from tests.chart.chart import CHART, Helm, flags, parse, value_args
-from tests.chart.conftest import Kubectl
 from tests.corpus import USERPASS_SPEC, manifest
+from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
 

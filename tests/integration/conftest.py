@@ -7,7 +7,6 @@ machine; ``hack/test.sh`` runs it first.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,27 +16,10 @@ from kubernetes import client
 from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
 from bolna_sip_operator.devenv.kube_client import admin_api_client
 from tests.integration.apiserver import Trunks, create_namespace
+from tests.kubectl import Kubectl
 
 REPO = Path(__file__).parents[2]
 CRD_FILE = REPO / "crds" / "siptrunk.yaml"
-
-
-class Kubectl:
-    """The real kubectl binary, pointed at the test control plane."""
-
-    def __init__(self, binary: Path, kubeconfig: Path) -> None:
-        self.binary = binary
-        self.kubeconfig = kubeconfig
-
-    def run(self, *args: str, stdin: str | None = None, check: bool = True
-            ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl; with check, fail the test showing its stderr."""
-        result = subprocess.run(
-            [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args],
-            input=stdin, capture_output=True, text=True, timeout=60, check=False)
-        if check and result.returncode != 0:
-            pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
 
 
 @pytest.fixture(scope="session")

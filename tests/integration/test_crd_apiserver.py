@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from bolna_sip_operator.model.manifest import validate_document
 from tests.corpus import INVALID_CASES, VALID_SPECS, Case, manifest
 from tests.integration.apiserver import Trunks, names_field, rejection
-from tests.integration.conftest import Kubectl
+from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").rglob("*.yaml"))

@@ -23,8 +23,9 @@ from bolna_sip_operator.devenv.kamailio import Kamailio
 from bolna_sip_operator.devenv.operator_process import OperatorProcess, free_port
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
-from tests.integration.conftest import REPO, Kubectl
+from tests.integration.conftest import REPO
 from tests.integration.helpers import condition, wait_condition
+from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
 
