@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,12 +27,12 @@ from typing import Any
 from kubernetes import client, watch
 
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
+from bolna_sip_operator.devenv.benchmarks import install_crd, record
+from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.kamailio import Kamailio
 from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 
-REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
 NAMESPACE = "p5"
 CONDITIONS = ("Synced", "DispatcherSynced", "Ready")
@@ -88,11 +87,7 @@ def run(samples: int, reload_delta: int, latency_ms: float, workdir: Path
     with ControlPlane(workdir / "cp") as plane, \
             EmulatorProcess(tokens=[token], latency_ms=latency_ms) as bolna, \
             Kamailio(workdir / "kamailio", reload_delta=reload_delta) as kamailio:
-        kubectl = str(find_kubectl(plane.bin_dir))
-        for argv in (["apply", "-f", str(REPO / "crds" / "siptrunk.yaml")],
-                     ["wait", "--for=condition=Established", "crd/siptrunks.sip.bolna.ai"]):
-            subprocess.run([kubectl, "--kubeconfig", str(plane.kubeconfig), *argv],
-                           check=True, capture_output=True)
+        install_crd(plane)
         operator = OperatorProcess(
             kubeconfig=plane.kubeconfig, bolna_url=bolna.url, token=token,
             log_path=workdir / "operator.log", drift_interval=300, debug=False,
@@ -161,20 +156,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bolna-p5-") as tmp:
         result = run(args.samples, args.reload_delta, args.latency_ms, Path(tmp))
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.record:
-        path = REPO / "bench" / "results" / "apply_to_ready.md"
-        if not path.exists():
-            path.write_text(
-                "# apply_to_ready: one SipTrunk applied -> Ready (P5)\n\nTarget "
-                "(targets.md): p50 under 1 s, p99 under 3 s, with Bolna answering 50 ms "
-                "late; Ready = Bolna synced and the dispatcher set loaded and verified.\n"
-                "Each entry is one run on this project's 2-core machine.\n")
-        command = ("python bench/apply_to_ready.py " + " ".join(sys.argv[1:])).strip()
-        with path.open("a") as out:
-            out.write(f"\n## {result['date']}\n\nCommand: `{command}`\n\n"
-                      f"```json\n{text}\n```\n")
+        record("apply_to_ready", result)
     return 0
 
 

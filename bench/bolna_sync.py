@@ -32,11 +32,11 @@ from typing import Any
 from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
+from bolna_sip_operator.devenv.benchmarks import install_crd, record
+from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 
-REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-" + uuid.uuid4().hex[:8]
 GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
 RATE_LIMIT = 1000
@@ -112,13 +112,7 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
     print(f"starting control plane, emulator and operator in {workdir}", file=sys.stderr)
     with ControlPlane(workdir / "control-plane") as plane, EmulatorProcess(
             tokens=[TOKEN], rate_limit=RATE_LIMIT) as bolna:
-        kubectl = find_kubectl(plane.bin_dir)
-        subprocess.run([str(kubectl), "--kubeconfig", str(plane.kubeconfig), "apply", "-f",
-                        str(REPO / "crds" / "siptrunk.yaml")], check=True,
-                       capture_output=True)
-        subprocess.run([str(kubectl), "--kubeconfig", str(plane.kubeconfig), "wait",
-                        "--for=condition=Established", "crd/siptrunks.sip.bolna.ai"],
-                       check=True, capture_output=True)
+        install_crd(plane)
         operator = OperatorProcess(kubeconfig=plane.kubeconfig, bolna_url=bolna.url,
                                    token=TOKEN, log_path=workdir / "operator.log",
                                    drift_interval=drift_interval, debug=False)
@@ -214,13 +208,9 @@ def main() -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="bolna-bench-") as tmp:
             result = run(args.trunks, args.quiet_seconds, args.drift_interval, Path(tmp))
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.record:
-        command = ("python bench/bolna_sync.py " + " ".join(sys.argv[1:])).strip()
-        with (REPO / "bench" / "results" / "bolna_sync.md").open("a") as out:
-            out.write(f"\n## {result['date']}: {args.trunks} trunks\n\n"
-                      f"Command: `{command}`\n\n```json\n{text}\n```\n")
+        record("bolna_sync", result, f"{args.trunks} trunks")
     return 0
 
 

@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bolna_sip_operator.devenv.benchmarks import record
 from bolna_sip_operator.devenv.kamailio import Kamailio
 from bolna_sip_operator.kamailio.render import Renderer, TrunkRoute, render
 from bolna_sip_operator.kamailio.rpc import KamailioRpc
 from bolna_sip_operator.kamailio.sink import FileSink
 from bolna_sip_operator.model.spec import SipTrunkSpec
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _routes(trunks: int) -> list[TrunkRoute]:
@@ -118,17 +117,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bolna-edge-bench-") as tmp:
         result = run(args.trunks, args.repeats, Path(tmp))
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.record:
-        command = ("python bench/edge_render.py " + " ".join(sys.argv[1:])).strip()
-        path = REPO / "bench" / "results" / "edge_render.md"
-        if not path.exists():
-            path.write_text("# edge_render: P4, rendering and reloading 10,000 "
-                            "destinations\n\nTarget: render + atomic write under 100 ms; "
-                            "Kamailio's reload time reported.\n")
-        with path.open("a") as out:
-            out.write(f"\n## {result['date']}\n\nCommand: `{command}`\n\n```json\n{text}\n```\n")
+        record("edge_render", result)
     return 0
 
 

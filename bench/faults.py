@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,11 +35,11 @@ import httpx
 from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
+from bolna_sip_operator.devenv.benchmarks import install_crd, record
+from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 
-REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
 NAMESPACE = "faults"
 TOKEN = "faults-bench-token"
@@ -71,11 +70,7 @@ class Stack:
     def __enter__(self) -> Stack:
         self.plane.start()
         self.bolna.start()
-        kubectl = str(find_kubectl(self.plane.bin_dir))
-        for argv in (["apply", "-f", str(REPO / "crds" / "siptrunk.yaml")],
-                     ["wait", "--for=condition=Established", "crd/siptrunks.sip.bolna.ai"]):
-            subprocess.run([kubectl, "--kubeconfig", str(self.plane.kubeconfig), *argv],
-                           check=True, capture_output=True)
+        install_crd(self.plane)
         self.api = admin_api_client(self.plane, pool_size=8)
         self.custom = client.CustomObjectsApi(self.api)
         client.CoreV1Api(self.api).create_namespace(
@@ -265,20 +260,9 @@ def main() -> int:
         else:
             result = r2(args.trunks or 300, args.kills, args.window, workdir)
     result = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), **result}
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.record:
-        path = REPO / "bench" / "results" / "faults.md"
-        if not path.exists():
-            path.write_text(
-                "# faults: R1 (lost create answers) and R2 (SIGKILL during changes)\n\n"
-                "Targets (targets.md): R1 0 duplicate trunks in Bolna and all Ready; R2 "
-                "Bolna equals the desired state exactly afterwards. `holds` says whether "
-                "it did. Each entry is one run on this project's 2-core machine.\n")
-        command = ("python bench/faults.py " + " ".join(sys.argv[1:])).strip()
-        with path.open("a") as out:
-            out.write(f"\n## {result['date']}: {result['scenario']}\n\nCommand: "
-                      f"`{command}`\n\n```json\n{text}\n```\n")
+        record("faults", result, str(result["scenario"]))
     return 0 if result["holds"] else 1
 
 

@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,13 +23,13 @@ from typing import Any
 from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
+from bolna_sip_operator.devenv.benchmarks import install_crd, record
+from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.kamailio import Kamailio
 from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 from bolna_sip_operator.devenv.sip_peer import SipPeer
 
-REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
 PING, THRESHOLD, TIMEOUT_MS, POLL = 2, 2, 2000, 1.0
 
@@ -52,12 +51,7 @@ def run(rounds: int, workdir: Path) -> dict[str, Any]:
                      fr_timer_ms=TIMEOUT_MS) as kamailio, \
             SipPeer(workdir / "gw1", name="gw1") as first, \
             SipPeer(workdir / "gw2", name="gw2") as second:
-        kubectl = str(find_kubectl(plane.bin_dir))
-        subprocess.run([kubectl, "--kubeconfig", str(plane.kubeconfig), "apply", "-f",
-                        str(REPO / "crds" / "siptrunk.yaml")], check=True, capture_output=True)
-        subprocess.run([kubectl, "--kubeconfig", str(plane.kubeconfig), "wait",
-                        "--for=condition=Established", "crd/siptrunks.sip.bolna.ai"],
-                       check=True, capture_output=True)
+        install_crd(plane)
         operator = OperatorProcess(
             kubeconfig=plane.kubeconfig, bolna_url=bolna.url, token=token,
             log_path=workdir / "operator.log", drift_interval=300, debug=False,
@@ -138,16 +132,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bolna-p7-") as tmp:
         result = run(args.rounds, Path(tmp))
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.record:
-        command = ("python bench/gateway_outage.py " + " ".join(sys.argv[1:])).strip()
-        path = REPO / "bench" / "results" / "gateway_outage.md"
-        if not path.exists():
-            path.write_text("# gateway_outage: P7, gateway outage and recovery to status "
-                            "and Event\n")
-        with path.open("a") as out:
-            out.write(f"\n## {result['date']}\n\nCommand: `{command}`\n\n```json\n{text}\n```\n")
+        record("gateway_outage", result)
     return 0
 
 
