@@ -19,21 +19,27 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.benchmarks import install_crd, record
+from bolna_sip_operator.devenv.benchmarks import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    ConditionStopwatch,
+    install_crd,
+    percentile,
+    record,
+)
 from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.kamailio import Kamailio
 from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 
-GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
 NAMESPACE = "p5"
 CONDITIONS = ("Synced", "DispatcherSynced", "Ready")
 
@@ -47,37 +53,6 @@ def _trunk(index: int) -> dict[str, Any]:
                  "gateways": [{"gatewayAddress": "127.0.0.1", "port": 20000 + index}],
                  "phoneNumbers": [{"phoneNumber": f"+1415555{index:04d}"}]},
     }
-
-
-class Stopwatch(threading.Thread):
-    """Watches the namespace; notes when each trunk's conditions first turn True."""
-
-    def __init__(self, api: client.ApiClient) -> None:
-        super().__init__(daemon=True)
-        self.custom = client.CustomObjectsApi(api)
-        self.seen: dict[tuple[str, str], float] = {}
-        self.stream = watch.Watch()  # type: ignore[no-untyped-call]
-
-    def run(self) -> None:
-        try:
-            self._watch()
-        except Exception:  # the control plane stopped under the watch: the run is over
-            return
-
-    def _watch(self) -> None:
-        for event in self.stream.stream(self.custom.list_namespaced_custom_object, GROUP,  # type: ignore[no-untyped-call]
-                                        VERSION, NAMESPACE, PLURAL, timeout_seconds=3600):
-            now = time.monotonic()
-            trunk = event["object"]
-            for item in (trunk.get("status") or {}).get("conditions") or ():
-                key = (trunk["metadata"]["name"], item["type"])
-                if item["status"] == "True" and key not in self.seen:
-                    self.seen[key] = now
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def run(samples: int, reload_delta: int, latency_ms: float, workdir: Path
@@ -99,7 +74,7 @@ def run(samples: int, reload_delta: int, latency_ms: float, workdir: Path
             client.CoreV1Api(api).create_namespace(
                 client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
             custom = client.CustomObjectsApi(api)
-            stopwatch = Stopwatch(api)
+            stopwatch = ConditionStopwatch(api, NAMESPACE)
             stopwatch.start()
             operator.start()
             try:
@@ -131,7 +106,7 @@ def run(samples: int, reload_delta: int, latency_ms: float, workdir: Path
         values = [stopwatch.seen[(name, condition)] - at for name, at in applied.items()
                   if name != "warm-up"]
         figures[condition] = {"p50_s": round(statistics.median(values), 3),
-                              "p99_s": round(_percentile(values, 0.99), 3),
+                              "p99_s": round(percentile(values, 0.99), 3),
                               "max_s": round(max(values), 3)}
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -14,13 +14,16 @@ ETCD_MODULE="go.etcd.io/etcd/server/v3"
 
 usage() {
   cat <<USAGE
-Usage: hack/build-control-plane.sh [--help]
+Usage: hack/build-control-plane.sh [--node] [--help]
 
 Builds a local Kubernetes control plane for integration tests (envtest style):
   kube-apiserver  from ${K8S_MODULE} ${K8S_VERSION}
   etcd            from ${ETCD_MODULE} ${ETCD_VERSION}
   kubectl         from ${K8S_MODULE} ${K8S_VERSION} (the machine's own may be outside
                   kubectl's one-minor version skew)
+With --node, also what a kind node runs (hack/kind-up.sh builds its node image
+from them): kubeadm, kubelet, kube-controller-manager, kube-scheduler and
+kube-proxy, from the same module and version.
 
 Everything is built from Go modules through the configured Go module proxy
 (no release downloads). ${K8S_MODULE} cannot be 'go install'ed directly
@@ -55,8 +58,10 @@ Requires: go (new enough for the pinned releases' go directives), flock
 USAGE
 }
 
+K8S_CMDS=(kube-apiserver kubectl)
 case "${1:-}" in
   -h|--help) usage; exit 0 ;;
+  --node) K8S_CMDS+=(kubeadm kubelet kube-controller-manager kube-scheduler kube-proxy) ;;
   "") ;;
   *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
 esac
@@ -75,24 +80,27 @@ runs_ok() {
   [[ -x "${bin}" ]] || return 1
   if [[ "$(basename "${bin}")" == kubectl ]]; then
     out="$("${bin}" version --client 2>&1)" || return 1
+  elif [[ "$(basename "${bin}")" == kubeadm ]]; then
+    out="$("${bin}" version -o short 2>&1)" || return 1
   else
     out="$("${bin}" --version 2>&1)" || return 1
   fi
   [[ "${out}" == *"${want}"* ]]
 }
 
-have_kubectl() {
-  runs_ok "${BIN_DIR}/kubectl" "${K8S_VERSION}"
+k8s_present() {
+  local cmd
+  for cmd in "${K8S_CMDS[@]}"; do
+    runs_ok "${BIN_DIR}/${cmd}" "${K8S_VERSION}" || return 1
+  done
 }
 
 all_present() {
-  runs_ok "${BIN_DIR}/kube-apiserver" "${K8S_VERSION}" &&
-    runs_ok "${BIN_DIR}/etcd" "${ETCD_VERSION#v}" &&
-    have_kubectl
+  k8s_present && runs_ok "${BIN_DIR}/etcd" "${ETCD_VERSION#v}"
 }
 
 if all_present; then
-  log "cached: kube-apiserver and kubectl ${K8S_VERSION}, etcd ${ETCD_VERSION} in ${BIN_DIR}"
+  log "cached: ${K8S_CMDS[*]} ${K8S_VERSION}, etcd ${ETCD_VERSION} in ${BIN_DIR}"
   echo "${BIN_DIR}"
   exit 0
 fi
@@ -147,13 +155,7 @@ fi
 K8S_MINOR="${BASH_REMATCH[1]}"
 STAGING_VERSION="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 
-need_k8s=0
-runs_ok "${BIN_DIR}/kube-apiserver" "${K8S_VERSION}" || need_k8s=1
-if ! runs_ok "${BIN_DIR}/kubectl" "${K8S_VERSION}"; then
-  need_k8s=1
-fi
-
-if [[ "${need_k8s}" == 1 ]]; then
+if ! k8s_present; then
   log "resolving ${K8S_MODULE}@${K8S_VERSION} go.mod..."
   k8s_json="$(cd "${WORK}" && go mod download -json "${K8S_MODULE}@${K8S_VERSION}")" ||
     die "could not download ${K8S_MODULE}@${K8S_VERSION}"
@@ -192,19 +194,13 @@ if [[ "${need_k8s}" == 1 ]]; then
     k8s_ldflags+=" -X ${pkg}.buildDate=${build_date}"
   done
 
-  if ! runs_ok "${BIN_DIR}/kube-apiserver" "${K8S_VERSION}"; then
-    log "building kube-apiserver ${K8S_VERSION} (a few minutes on 2 cores)..."
+  for cmd in "${K8S_CMDS[@]}"; do
+    runs_ok "${BIN_DIR}/${cmd}" "${K8S_VERSION}" && continue
+    log "building ${cmd} ${K8S_VERSION} (a few minutes on 2 cores)..."
     start=${SECONDS}
-    build_to "${kdir}" "${K8S_MODULE}/cmd/kube-apiserver" kube-apiserver "${k8s_ldflags}"
-    log "built kube-apiserver in $((SECONDS - start))s"
-  fi
-
-  if ! runs_ok "${BIN_DIR}/kubectl" "${K8S_VERSION}"; then
-    log "building kubectl ${K8S_VERSION} (a few minutes)..."
-    start=${SECONDS}
-    build_to "${kdir}" "${K8S_MODULE}/cmd/kubectl" kubectl "${k8s_ldflags}"
-    log "built kubectl in $((SECONDS - start))s"
-  fi
+    build_to "${kdir}" "${K8S_MODULE}/cmd/${cmd}" "${cmd}" "${k8s_ldflags}"
+    log "built ${cmd} in $((SECONDS - start))s"
+  done
 fi
 
 # ---- etcd wrapper module -----------------------------------------------------

@@ -16,20 +16,6 @@ case "${1:-}" in
   *) echo "usage: hack/install-helm.sh [--help]" >&2; exit 2 ;;
 esac
 
-cache=${BOLNA_CACHE_DIR:-$HOME/.cache/bolna-sip-operator}
-bin_dir="$cache/helm-$HELM_VERSION/bin"
-helm="$bin_dir/helm"
-if [ -x "$helm" ] && "$helm" version --short >/dev/null 2>&1; then
-  echo "$helm"
-  exit 0
-fi
-command -v go >/dev/null || { echo "install-helm: go is required to build helm" >&2; exit 1; }
-echo "install-helm: building helm $HELM_VERSION from Go modules (a few minutes, once)" >&2
-mkdir -p "$bin_dir"
-tmp=$(mktemp -d "$bin_dir/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS="-buildvcs=false" GOBIN="$tmp" \
-  go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
-mv "$tmp/helm" "$helm"
+helm=$("$(dirname "$0")/go-install.sh" helm.sh/helm/v3/cmd/helm "$HELM_VERSION" | tail -n 1)
 "$helm" version --short >&2
 echo "$helm"

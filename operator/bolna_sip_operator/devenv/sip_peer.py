@@ -56,6 +56,7 @@ __all__ = [
     "SipPeerError",
     "SippNotFoundError",
     "final_invite_status",
+    "final_invite_status_in",
     "find_sipp",
     "options_ping",
     "place_call",
@@ -470,6 +471,12 @@ def final_invite_status(trace: Path) -> int | None:
         text = trace.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
+    return final_invite_status_in(text)
+
+
+def final_invite_status_in(text: str) -> int | None:
+    """The final status code of the INVITE in a sipp message trace's text, or None
+    (the trace of a caller pod comes from its log, not from a file)."""
     final: int | None = None
     for block in _TRACE_SEPARATOR.split(text):
         if "message received" not in block:

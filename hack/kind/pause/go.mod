@@ -1,0 +1,3 @@
+module bolna.local/kind/pause
+
+go 1.22

@@ -1,0 +1,226 @@
+"""The chart's pods really serving, in a real kind cluster with the project's images.
+
+The tests run in file order on one cluster and follow a user's day: the install, the
+example trunk Ready everywhere, calls through the edge and a gateway failing, the
+acting operator replica lost, a ``helm upgrade`` with the README's CRD step, and last
+``helm uninstall``. Each asserts what a user sees: pods, SipTrunk status and Events,
+what the Bolna emulator holds, what each Kamailio pod reports, which gateway a call
+reached.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.cluster.kind import (
+    APP_NS,
+    EXAMPLE_TRUNK,
+    KAMAILIO_DEPLOYMENT,
+    LISTS_CONFIGMAP,
+    OPERATOR_DEPLOYMENT,
+    RELEASE,
+    REPO,
+    SYSTEM_NS,
+    Cluster,
+    condition,
+    wait_for,
+)
+
+# The first test also waits for the package's cluster fixture (kind-up: ~3-5 minutes).
+pytestmark = pytest.mark.timeout(1800)
+
+OPERATOR_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
+KAMAILIO_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=kamailio"
+CHART = REPO / "charts" / "bolna-sip-operator"
+PEERING = f"{SYSTEM_NS}-{OPERATOR_DEPLOYMENT}"
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return condition(pod, "Ready").get("status") == "True"
+
+
+def set_id(cluster: Cluster) -> int:
+    return int(cluster.trunk()["status"]["dispatcher"]["setId"])
+
+
+def gateway_health(cluster: Cluster) -> dict[str, str]:
+    """Gateway address -> health, from the example trunk's status."""
+    return {g["gatewayAddress"].split(".")[0]: g["health"]
+            for g in cluster.trunk()["status"].get("gateways", [])}
+
+
+def trunk_ready(cluster: Cluster) -> bool:
+    trunk = cluster.trunk()
+    return (condition(trunk, "Ready").get("status") == "True"
+            and trunk["status"].get("observedGeneration") == trunk["metadata"]["generation"])
+
+
+def posts_to_bolna(cluster: Cluster) -> int:
+    """Create calls the emulator has answered (any account)."""
+    return sum(r["count"] for r in cluster.emulator("stats")["routes"]
+               if r["method"] == "POST" and r["route"].endswith("/sip-trunks"))
+
+
+def operator_logs(cluster: Cluster) -> str:
+    return "\n".join(cluster.logs(f"pod/{p['metadata']['name']}", SYSTEM_NS)
+                     for p in cluster.pods(OPERATOR_PODS))
+
+
+def acting_operator(cluster: Cluster) -> str:
+    """The operator pod that acts, as Kopf's peering decides it: every replica keeps a
+    heartbeat (its pod name, its priority, a lifetime) in the ClusterKopfPeering's
+    status, and only the live one with the highest priority acts; the others pause."""
+    peering = json.loads(cluster.kubectl.run(
+        "get", "clusterkopfpeering", PEERING, "-o", "json").stdout)
+    running = {p["metadata"]["name"] for p in cluster.pods(OPERATOR_PODS) if ready(p)}
+    peers: dict[str, int] = {pod: info["priority"] for pod, info in peering.get("status", {}).items()
+             if pod in running}
+    assert len(peers) == len(running) == 2, (peering.get("status"), running)
+    return max(peers, key=peers.__getitem__)
+
+
+# ---- the install --------------------------------------------------------------------
+
+def test_chart_pods_ready_one_operator_acting(cluster: Cluster) -> None:
+    """helm install: 2 operator pods (one acting) and 2 Kamailio pods Ready, under the
+    restricted Pod Security Standard, with no Forbidden in the operator's log."""
+    namespace = cluster.get("namespace", SYSTEM_NS, namespace=SYSTEM_NS)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    operators = cluster.pods(OPERATOR_PODS)
+    kamailios = cluster.pods(KAMAILIO_PODS)
+    assert len(operators) == 2 and all(map(ready, operators)), operators
+    assert len(kamailios) == 2 and all(map(ready, kamailios)), kamailios
+    images = {c["image"] for p in operators for c in p["spec"]["containers"]}
+    assert images == {cluster.images.operator}
+    images = {c["image"] for p in kamailios for c in p["spec"]["containers"]}
+    assert images == {cluster.images.kamailio}
+    acting_operator(cluster)
+    logs = operator_logs(cluster)
+    assert "Forbidden" not in logs and "forbidden" not in logs
+
+
+def test_example_trunk_ready_in_bolna_and_every_kamailio(cluster: Cluster) -> None:
+    """The example SipTrunk over two gateway pods: Ready with GATEWAYS 2/2; the emulator
+    pod holds it; every Kamailio pod holds its set (through the real kubelet's volume)."""
+    trunk = cluster.trunk()
+    status = trunk["status"]
+    assert condition(trunk, "Ready")["status"] == "True", status
+    assert condition(trunk, "DispatcherSynced")["status"] == "True", status
+    assert status["healthyGateways"] == "2/2"
+    wide = cluster.kubectl.run("get", "siptrunk", EXAMPLE_TRUNK, "-n", APP_NS, "-o", "wide")
+    assert "2/2" in wide.stdout and "True" in wide.stdout
+
+    held = [t for t in cluster.bolna_trunks() if t["id"] == status["trunkId"]]
+    assert len(held) == 1 and held[0]["name"] == trunk["spec"]["name"]
+    assert sorted(g["gateway_address"] for g in held[0]["gateways"]) == [
+        "sip-gw-1.telephony.svc.cluster.local", "sip-gw-2.telephony.svc.cluster.local"]
+    assert [n["phone_number"] for n in held[0]["phone_numbers"]] == ["15550100101"]
+
+    wanted = {f"sip:sip-gw-{i}.telephony.svc.cluster.local:5060" for i in (1, 2)}
+    for pod in cluster.pods(KAMAILIO_PODS):
+        answer = cluster.kamailio_rpc(pod["metadata"]["name"], "dispatcher.list")
+        sets = {s["SET"]["ID"]: s["SET"]["TARGETS"]
+                for s in answer["result"]["RECORDS"]}
+        uris = {t["DEST"]["URI"] for t in sets[set_id(cluster)]}
+        assert uris == wanted, (pod["metadata"]["name"], answer)
+
+
+# ---- calls through the edge ----------------------------------------------------------
+
+def test_call_reaches_priority_one_then_fails_over(cluster: Cluster) -> None:
+    """A call from a caller pod through Kamailio's Service with the trunk's set header
+    reaches the priority-1 gateway pod. Stop that pod: the next call reaches priority 2,
+    status marks gateway 1 Unhealthy and a GatewayDown Event says so."""
+    before = {gw: cluster.invites(gw) for gw in ("sip-gw-1", "sip-gw-2")}
+    assert cluster.place_call(set_id(cluster)) == 200
+    assert cluster.invites("sip-gw-1") == before["sip-gw-1"] + 1
+    assert cluster.invites("sip-gw-2") == before["sip-gw-2"]
+
+    cluster.kubectl.run("scale", "deployment/sip-gw-1", "-n", APP_NS, "--replicas=0")
+    wait_for("sip-gw-1's pod to be gone",
+             lambda: not cluster.pods("app.kubernetes.io/instance=sip-gw-1", APP_NS), 120)
+    before_gw2 = cluster.invites("sip-gw-2")
+    assert cluster.place_call(set_id(cluster)) == 200
+    assert cluster.invites("sip-gw-2") == before_gw2 + 1
+
+    wait_for("gateway 1 Unhealthy in status",
+             lambda: gateway_health(cluster).get("sip-gw-1") == "Unhealthy", 120)
+    assert gateway_health(cluster)["sip-gw-2"] == "Healthy"
+    assert cluster.trunk()["status"]["healthyGateways"] == "1/2"
+    events = cluster.get("events", selector="", namespace=APP_NS)["items"]
+    down = [e for e in events if e["reason"] == "GatewayDown"
+            and e["involvedObject"]["name"] == EXAMPLE_TRUNK]
+    assert down and "sip-gw-1" in down[-1]["message"], [e["message"] for e in down]
+
+    cluster.kubectl.run("scale", "deployment/sip-gw-1", "-n", APP_NS, "--replicas=1")
+    wait_for("gateway 1 Healthy again",
+             lambda: gateway_health(cluster).get("sip-gw-1") == "Healthy", 180)
+    wait_for("the trunk Ready again", lambda: trunk_ready(cluster), 120)
+
+
+# ---- the acting operator lost ---------------------------------------------------------
+
+def test_acting_operator_deleted_the_other_takes_over(cluster: Cluster) -> None:
+    """Delete the acting operator pod: the other replica takes over, Bolna sees no second
+    create, and status keeps following spec."""
+    acting = acting_operator(cluster)
+    creates = posts_to_bolna(cluster)
+    trunk_id = cluster.trunk()["status"]["trunkId"]
+    cluster.kubectl.run("delete", "pod", acting, "-n", SYSTEM_NS, "--wait=false")
+
+    patch = {"spec": {"description": "changed after the acting replica was lost"}}
+    cluster.kubectl.run("patch", "siptrunk", EXAMPLE_TRUNK, "-n", APP_NS, "--type=merge",
+                        "-p", json.dumps(patch))
+    wait_for("the change in Bolna", lambda: any(
+        t["id"] == trunk_id and t.get("description") == patch["spec"]["description"]
+        for t in cluster.bolna_trunks()), 180, interval=3)
+    wait_for("the trunk Ready at its new generation", lambda: trunk_ready(cluster), 120)
+    assert cluster.trunk()["status"]["trunkId"] == trunk_id
+    assert posts_to_bolna(cluster) == creates
+    wait_for("two operator pods Ready again", lambda: len(
+        [p for p in cluster.pods(OPERATOR_PODS) if ready(p)]) == 2, 180)
+    assert acting_operator(cluster) != acting
+
+
+# ---- helm upgrade and uninstall --------------------------------------------------------
+
+def test_helm_upgrade_rolls_pods_keeps_lists_and_trunks(cluster: Cluster) -> None:
+    """The README's upgrade: CRDs applied server-side, then ``helm upgrade`` with changed
+    values. The pods roll, the lists ConfigMap keeps what the operator wrote, the
+    SipTrunk stays Ready."""
+    lists = cluster.get("configmap", LISTS_CONFIGMAP, namespace=SYSTEM_NS)["data"]
+    assert "sip-gw-1" in lists["dispatcher.list"]
+    old_pods = {p["metadata"]["name"] for p in cluster.pods(
+        f"app.kubernetes.io/instance={RELEASE}")}
+
+    cluster.kubectl.run("apply", "--server-side", "-f", str(CHART / "crds"))
+    cluster.helm("upgrade", RELEASE, str(CHART), "-n", SYSTEM_NS, "--reuse-values",
+                 "--set", "kamailio.pingInterval=5", "--set", "bolna.driftInterval=120",
+                 "--wait", "--timeout", "5m")
+
+    for deployment in (OPERATOR_DEPLOYMENT, KAMAILIO_DEPLOYMENT):
+        cluster.kubectl.run("rollout", "status", f"deployment/{deployment}", "-n",
+                            SYSTEM_NS, "--timeout=300s")
+    new_pods = {p["metadata"]["name"] for p in cluster.pods(
+        f"app.kubernetes.io/instance={RELEASE}")}
+    assert new_pods and not new_pods & old_pods, (old_pods, new_pods)
+    kept = cluster.get("configmap", LISTS_CONFIGMAP, namespace=SYSTEM_NS)["data"]
+    assert kept["dispatcher.list"] == lists["dispatcher.list"]
+    wait_for("the trunk Ready after the upgrade", lambda: trunk_ready(cluster), 180)
+    assert cluster.trunk()["status"]["healthyGateways"] == "2/2"
+
+
+def test_helm_uninstall_leaves_bolna_trunks_and_crd(cluster: Cluster) -> None:
+    """``helm uninstall`` removes the operator and Kamailio, and leaves what the README
+    says it leaves: the CRD, every SipTrunk, the lists ConfigMap and Bolna's trunks."""
+    trunk_id = cluster.trunk()["status"]["trunkId"]
+    cluster.helm("uninstall", RELEASE, "-n", SYSTEM_NS, "--wait", "--timeout", "5m")
+    wait_for("the chart's pods to be gone", lambda: not cluster.pods(
+        f"app.kubernetes.io/instance={RELEASE}"), 180)
+    cluster.kubectl.run("get", "crd", "siptrunks.sip.bolna.ai")
+    assert cluster.trunk()["status"]["trunkId"] == trunk_id
+    cluster.get("configmap", LISTS_CONFIGMAP, namespace=SYSTEM_NS)
+    assert [t["id"] for t in cluster.bolna_trunks()] == [trunk_id]
