@@ -48,6 +48,12 @@ repo=$(cd "$here/../.." && pwd)
 cache=${BOLNA_CACHE_DIR:-$HOME/.cache/bolna-sip-operator}
 log() { printf '[build-node-image] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# Run a command, showing its output only when it fails (docker build's legacy builder
+# warns on every call that BuildKit is not installed).
+quietly() {
+  local out
+  out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; die "failed: $*"; }
+}
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer: run hack/install-docker.sh"
 
 # ---- 1. binaries -------------------------------------------------------------------
@@ -108,7 +114,7 @@ for image in "${wanted[@]}"; do
   cp "$src" "$ctx/$name"
   log "image $image from $(basename "$src")"
   printf 'FROM %s\nCOPY %s %s\n%s\n' "$component_base" "$name" "$dest" "$entry" |
-    docker build --pull=never -q -t "$image" -f - "$ctx" >/dev/null
+    quietly docker build --pull=false -t "$image" -f - "$ctx"
 done
 [ -n "$sandbox_image" ] || die "kubeadm listed no pause image"
 log "saving ${#wanted[@]} images for the node's containerd"
@@ -164,10 +170,12 @@ in_node '
   rm -f /kind/images.tar /tmp/containerd.log
 ' >&2
 
-docker commit \
-  --change 'ENTRYPOINT ["/usr/local/bin/bolna-node-entrypoint", "/sbin/init"]' \
-  --change 'CMD []' --change 'ENV container=docker' --change 'STOPSIGNAL SIGRTMIN+3' \
-  "$builder" "$tag" >/dev/null
+docker commit "$builder" "$tag-assembled" >/dev/null
+# 'docker commit --change' cannot set STOPSIGNAL on this engine: one more build step does.
+printf '%s\n' "FROM $tag-assembled" 'ENV container=docker' 'STOPSIGNAL SIGRTMIN+3' \
+  'ENTRYPOINT ["/usr/local/bin/bolna-node-entrypoint", "/sbin/init"]' 'CMD []' |
+  quietly docker build --pull=false -t "$tag" -
+docker rmi "$tag-assembled" >/dev/null
 # The component images live on in the node; the engine's copies are not needed.
 docker rmi "${wanted[@]}" >/dev/null 2>&1 || true
 log "built $tag in $((SECONDS - start))s ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
