@@ -1,21 +1,52 @@
-# The operator image. This repository's CI cannot build it (its machines have no Docker
-# engine); build it where you have one:  docker build -t bolna-sip-operator:dev .
-# Base images pinned by tag; pin by digest in your registry mirror for reproducibility.
+# The operator image; the Bolna emulator runs from it too
+# (`bolna-sip-operator emulator --host 0.0.0.0 --port 8055 --token ...`).
+#
+#   docker build -t bolna-sip-operator:dev .
+#
+# pulls python:3.11-slim-bookworm and installs the Python dependencies from PyPI. With no
+# registry and no PyPI at hand (how hack/build-images.sh builds it), pass a local base
+# with Python 3.11 and the venv module (Debian bookworm's python3 and python3-venv) and
+# wheels of every dependency in .wheels/ of the build context:
+#
+#   .venv/bin/pip wheel -w .wheels . 'setuptools>=77'
+#   docker build --pull=false --build-arg BASE_IMAGE=<local base> --build-arg OFFLINE=1 \
+#       -t bolna-sip-operator:dev .
+#
+# Pin the base by digest in your registry mirror for reproducible builds.
 
-FROM python:3.11-slim-bookworm AS build
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+# OFFLINE=1: install only from the wheels in .wheels/ (pip --no-index); the build itself
+# then needs no network. Empty: from the package index.
+ARG OFFLINE=""
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# ".wheel[s]" matches nothing when .wheels/ is absent, which COPY allows as long as
+# another source matches; its wheels land in /src.
+COPY pyproject.toml README.md .wheel[s] ./
 COPY operator ./operator
-RUN python -m venv /opt/operator \
- && /opt/operator/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/operator/bin/pip install --no-cache-dir .
+# pip and setuptools are removed again: nothing needs them at run time.
+RUN set -eu; \
+    if [ -n "$OFFLINE" ]; then set -- --no-index --find-links /src; else set --; fi; \
+    python3 -m venv /opt/operator; \
+    /opt/operator/bin/pip install --no-cache-dir --disable-pip-version-check "$@" . ; \
+    /opt/operator/bin/pip uninstall --yes --quiet pip setuptools 2>/dev/null || true; \
+    /opt/operator/bin/bolna-sip-operator --help >/dev/null
 
-FROM python:3.11-slim-bookworm
-# No shell tools are needed at run time; the operator runs as an unprivileged user with
-# a read-only root filesystem (the chart sets readOnlyRootFilesystem and drops all
-# capabilities).
-RUN groupadd --system --gid 10001 operator \
- && useradd --system --uid 10001 --gid operator --no-create-home --shell /usr/sbin/nologin operator
+FROM ${BASE_IMAGE}
+# The operator runs as an unprivileged user (10001; Debian already has a group named
+# "operator") with a read-only root filesystem: the chart sets readOnlyRootFilesystem
+# and drops all capabilities. The bytecode is compiled at install time, nothing is
+# written at run time.
+RUN set -eu; \
+    if command -v groupadd >/dev/null && command -v useradd >/dev/null; then \
+      groupadd --gid 10001 bolna; \
+      useradd --uid 10001 --gid bolna --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin bolna; \
+    else \
+      echo 'bolna:x:10001:' >> /etc/group; \
+      echo 'bolna:x:10001:10001::/nonexistent:/usr/sbin/nologin' >> /etc/passwd; \
+    fi
 COPY --from=build /opt/operator /opt/operator
 ENV PATH=/opt/operator/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -83,6 +83,7 @@ done
 
 if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
   step "the kind cluster $cluster exists; reusing it"
+  kind export kubeconfig --name "$cluster" 2>&1 | sed 's/^/    /'
 else
   step "creating the kind cluster $cluster (context $context; about a minute)"
   kind create cluster --name "$cluster" --image "$node_image" \
@@ -140,12 +141,13 @@ cat <<EOF
 Use it (context $context; kubectl ${k8s_bin}/kubectl matches the cluster's version):
   kubectl --context $context get siptrunks -A -o wide
   kubectl --context $context -n bolna-sip logs deploy/sip-bolna-sip-operator
-  # what Bolna (the emulator) holds:
+  # what Bolna (the emulator) holds, and every call the operator made to it:
   kubectl --context $context -n bolna-sip port-forward svc/bolna-emulator 8055 &
-  curl -s -H 'Authorization: Bearer dev-token' localhost:8055/_emulator/state
+  curl -s localhost:8055/_emulator/state; curl -s localhost:8055/_emulator/requests
   # a call through Kamailio to the trunk's gateways (set $set_id), then which gateway took it:
-  kubectl --context $context -n telephony run caller --rm -i --restart=Never --image=${image[sipp]} \\
-    --image-pull-policy=IfNotPresent -- sip-kamailio.bolna-sip.svc.cluster.local:5060 \\
+  kubectl --context $context -n telephony run caller --rm -i --restart=Never \
+    --image=${image[sipp]} --image-pull-policy=IfNotPresent -- \
+    sip-bolna-sip-operator-kamailio.bolna-sip.svc.cluster.local:5060 \
     -sf /usr/share/bolna-sipp/uac-with-set.xml -key trunk_set $set_id -m 1 -nostdin
   kubectl --context $context -n telephony logs deploy/sip-gw-1
 Delete it all: hack/kind-down.sh

@@ -6,6 +6,9 @@
 #                            tests and the local stack), helm (for the chart tests),
 #                            and Kamailio + sipp from Debian
 #   hack/setup.sh python     only the Python environment
+#   hack/setup.sh cluster    all of the above, and what the kind cluster tier needs: the
+#                            Docker engine (started when not running), the kind node
+#                            image and the project's images (the first time ~25 min)
 #
 # Environment: BOLNA_CACHE_DIR (default ~/.cache/bolna-sip-operator) holds the built
 # kube-apiserver, etcd and helm, shared by every checkout on the machine.
@@ -14,9 +17,9 @@ cd "$(dirname "$0")/.."
 
 what=${1:-all}
 case "$what" in
-  all|python) ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: hack/setup.sh [all|python]" >&2; exit 2 ;;
+  all|python|cluster) ;;
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: hack/setup.sh [all|python|cluster]" >&2; exit 2 ;;
 esac
 
 step() { printf '==> %s\n' "$*"; }
@@ -34,7 +37,7 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
-if [ "$what" = all ]; then
+if [ "$what" != python ]; then
   step "the control plane: kube-apiserver, etcd and kubectl (built once per machine; the first time ~8 min)"
   bin_dir=$(hack/build-control-plane.sh | tail -n 1)
   echo "    $bin_dir"
@@ -43,5 +46,13 @@ if [ "$what" = all ]; then
   echo "    $helm"
   step "Kamailio and sipp (Debian packages)"
   hack/install-sip-stack.sh
+fi
+if [ "$what" = cluster ]; then
+  step "the Docker engine, mmdebstrap and the CNI plugins (Debian packages)"
+  hack/install-docker.sh
+  step "the kind node image (built once per machine from Go modules and Debian packages; the first time ~20 min)"
+  echo "    $(hack/kind/build-node-image.sh | tail -n 1)"
+  step "the project's images: operator, Kamailio, sipp"
+  hack/build-images.sh | sed 's/^/    /'
 fi
 step "setup done"

@@ -346,10 +346,17 @@ def test_token_secret_only_when_asked(helm: Helm) -> None:
 
 
 def test_images_follow_the_values(defaults: Manifests, helm: Helm) -> None:
-    """Operator image: repository:appVersion by default, repository@digest when pinned."""
+    """The operator's and Kamailio's images, both built from this repository:
+    repository:appVersion by default, repository:tag when set, repository@digest when
+    pinned."""
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
     assert container(defaults.deployment("operator"))["image"] == (
         f"bolna-sip-operator:{chart['appVersion']}")
+    assert container(defaults.deployment("kamailio"))["image"] == (
+        f"bolna-sip-kamailio:{chart['appVersion']}")
+    pinned = helm.template(values={"kamailio.image.digest": "sha256:" + "ab" * 32})
+    assert container(pinned.deployment("kamailio"))["image"] == (
+        f"bolna-sip-kamailio@sha256:{'ab' * 32}")
     everything = helm.template(values_files=(EVERYTHING,))
     values = yaml.safe_load(EVERYTHING.read_text(encoding="utf-8"))
     assert container(everything.deployment("operator"))["image"] == (

@@ -9,6 +9,9 @@ cannot start, the tests fail with the tail of kind-up's output.
 
 The cluster is named ``$BOLNA_TEST_KIND_CLUSTER`` (default ``bolna-sip-test``), never the
 ``bolna-sip`` a developer may be using, and its context goes to a kubeconfig of its own.
+``BOLNA_TEST_KIND_KEEP=1`` (for working on these tests) reuses an existing cluster of that
+name and keeps it afterwards; the tests end with ``helm uninstall``, which the next
+kind-up installs again.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     kubeconfig = work / "kubeconfig"
     env = _kind_env(name, kubeconfig)
     down = [str(REPO / "hack" / "kind-down.sh")]
-    # A cluster left by a crashed run would carry its state into this one.
-    subprocess.run(down, env=env, capture_output=True, check=False, timeout=300)
+    keep = os.environ.get("BOLNA_TEST_KIND_KEEP") == "1"
+    if not keep:  # a cluster left by a crashed run would carry its state into this one
+        subprocess.run(down, env=env, capture_output=True, check=False, timeout=300)
     log = work / "kind-up.log"
     with log.open("w") as out:
         up = subprocess.run([str(REPO / "hack" / "kind-up.sh")], env=env, stdout=out,
@@ -62,4 +66,5 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             pytest.fail(str(error))
         yield Cluster(name, Kubectl(kubectl_bin, kubeconfig), helm, Images.built())
     finally:
-        subprocess.run(down, env=env, capture_output=True, check=False, timeout=300)
+        if not keep:
+            subprocess.run(down, env=env, capture_output=True, check=False, timeout=300)
