@@ -36,6 +36,7 @@ KAMAILIO_DEPLOYMENT = "sip-bolna-sip-operator-kamailio"
 #: The Kamailio Service, its SIP port: where Bolna's calls enter the edge.
 KAMAILIO_SIP = f"{KAMAILIO_DEPLOYMENT}.{SYSTEM_NS}.svc.cluster.local:5060"
 LISTS_CONFIGMAP = "sip-bolna-sip-operator-kamailio-lists"
+KAMAILIO_RPC_PORT = 5090
 EXAMPLE_TRUNK = "kind-userpass"
 
 T = TypeVar("T")
@@ -150,13 +151,21 @@ class Cluster:
         state = self.emulator("state")
         return [t for account in state["accounts"].values() for t in account["trunks"]]
 
-    def kamailio_rpc(self, pod: str, method: str) -> Any:
-        """One JSON-RPC call to one Kamailio pod's RPC port."""
-        with self.port_forward(f"pod/{pod}", "rpc") as port:
-            response = httpx.post(f"http://127.0.0.1:{port}/RPC", timeout=10,
-                                  json={"jsonrpc": "2.0", "id": 1, "method": method})
-            response.raise_for_status()
-            return response.json()
+    def kamailio_rpc(self, pod: dict[str, Any], method: str) -> Any:
+        """One JSON-RPC call to one Kamailio pod, from inside the cluster.
+
+        Kamailio's RPC listens on the pod IP only (not on the pod's loopback, where
+        ``kubectl port-forward`` connects), and its NetworkPolicy admits the operator's
+        pods: so the call is made from an operator pod with the Python in its image,
+        a plain HTTP POST that shares no code with the operator's own client."""
+        url = f"http://{pod['status']['podIP']}:{KAMAILIO_RPC_PORT}/RPC"
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method})
+        script = ("import sys, urllib.request; r = urllib.request.urlopen(urllib.request."
+                  "Request(sys.argv[1], sys.argv[2].encode(), {'Content-Type': "
+                  "'application/json'}), timeout=10); sys.stdout.write(r.read().decode())")
+        out = self.kubectl.run("exec", "-n", SYSTEM_NS, f"deploy/{OPERATOR_DEPLOYMENT}",
+                               "--", "python3", "-c", script, url, body)
+        return json.loads(out.stdout)
 
     # ---- SIP inside the cluster -----------------------------------------------------
 

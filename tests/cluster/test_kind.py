@@ -61,7 +61,7 @@ def trunk_ready(cluster: Cluster) -> bool:
 def posts_to_bolna(cluster: Cluster) -> int:
     """Create calls the emulator has answered (any account)."""
     return sum(r["count"] for r in cluster.emulator("stats")["routes"]
-               if r["method"] == "POST" and r["route"].endswith("/sip-trunks"))
+               if r["method"] == "POST" and r["route"] == "/sip-trunks/trunks")
 
 
 def operator_logs(cluster: Cluster) -> str:
@@ -121,7 +121,7 @@ def test_example_trunk_ready_in_bolna_and_every_kamailio(cluster: Cluster) -> No
 
     wanted = {f"sip:sip-gw-{i}.telephony.svc.cluster.local:5060" for i in (1, 2)}
     for pod in cluster.pods(KAMAILIO_PODS):
-        answer = cluster.kamailio_rpc(pod["metadata"]["name"], "dispatcher.list")
+        answer = cluster.kamailio_rpc(pod, "dispatcher.list")
         sets = {s["SET"]["ID"]: s["SET"]["TARGETS"]
                 for s in answer["result"]["RECORDS"]}
         uris = {t["DEST"]["URI"] for t in sets[set_id(cluster)]}
