@@ -145,9 +145,9 @@ Use it (context $context; kubectl ${k8s_bin}/kubectl matches the cluster's versi
   kubectl --context $context -n bolna-sip port-forward svc/bolna-emulator 8055 &
   curl -s localhost:8055/_emulator/state; curl -s localhost:8055/_emulator/requests
   # a call through Kamailio to the trunk's gateways (set $set_id), then which gateway took it:
-  kubectl --context $context -n telephony run caller --rm -i --restart=Never \
-    --image=${image[sipp]} --image-pull-policy=IfNotPresent -- \
-    sip-bolna-sip-operator-kamailio.bolna-sip.svc.cluster.local:5060 \
+  kubectl --context $context -n telephony run caller --rm -i --restart=Never \\
+    --image=${image[sipp]} --image-pull-policy=IfNotPresent -- \\
+    sip-bolna-sip-operator-kamailio.bolna-sip.svc.cluster.local:5060 \\
     -sf /usr/share/bolna-sipp/uac-with-set.xml -key trunk_set $set_id -m 1 -nostdin
   kubectl --context $context -n telephony logs deploy/sip-gw-1
 Delete it all: hack/kind-down.sh
