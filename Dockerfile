@@ -39,14 +39,8 @@ FROM ${BASE_IMAGE}
 # and drops all capabilities. The bytecode is compiled at install time, nothing is
 # written at run time.
 RUN set -eu; \
-    if command -v groupadd >/dev/null && command -v useradd >/dev/null; then \
-      groupadd --gid 10001 bolna; \
-      useradd --uid 10001 --gid bolna --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin bolna; \
-    else \
-      echo 'bolna:x:10001:' >> /etc/group; \
-      echo 'bolna:x:10001:10001::/nonexistent:/usr/sbin/nologin' >> /etc/passwd; \
-    fi
+    useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin bolna
 COPY --from=build /opt/operator /opt/operator
 ENV PATH=/opt/operator/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

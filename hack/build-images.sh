@@ -37,8 +37,8 @@ configured with) and installed in the build with pip --no-index.
 .dockerignore, its base image's tag, and its sources (operator/, pyproject.toml
 and README.md; deploy/kamailio/kamailio.cfg; deploy/sipp/). An image whose tag
 exists already is not built again, so an unchanged tree returns at once, and any
-change builds a new tag. Old tags are left in place; list them with
-  docker images 'bolna-sip-*'
+change builds a new tag and removes the image's older dev-* tags (one a container
+still uses stays).
 
 Progress, timings and image sizes go to stderr. stdout gets exactly three lines,
 the images, for scripts:
@@ -90,6 +90,16 @@ base_image() {  # NAME PACKAGE...: the tag of the base, built if missing
 
 size_of() { docker image inspect -f '{{.Size}}' "$1" | numfmt --to=iec-i --suffix=B; }
 
+# prune_older REPOSITORY KEEP: remove the other dev-* tags of REPOSITORY, which a change
+# of inputs has superseded (one left in use by a container stays; nothing fails).
+prune_older() {
+  local tag
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "$1" | grep ':dev-' |
+    while read -r tag; do
+      [[ "$tag" == "$2" ]] || docker rmi "$tag" >/dev/null 2>&1 || true
+    done
+}
+
 # build NAME DOCKERFILE BASE KEY [docker build argument ...]: prints the image.
 build() {
   local name=$1 dockerfile=$2 base=$3 key=$4; shift 4
@@ -107,6 +117,7 @@ build() {
       "$@" --tag "$image" . >&2 ||
       die "$name: docker build failed (its output is above)"
     log "$name: built $image in $((SECONDS - started))s ($(size_of "$image"))"
+    prune_older "bolna-sip-${name}" "$image"
   fi
   printf '%s\n' "$image"
 }

@@ -36,6 +36,9 @@ takes about 30 minutes on 2 cores; with the caches warm it is up in a few minute
 Environment:
   BOLNA_KIND_CLUSTER         cluster name (default bolna-sip)
   BOLNA_KIND_READY_TIMEOUT   seconds to wait for the SipTrunks (default 300)
+  BOLNA_KIND_NODE_IMAGE      a node image to use instead of building one, e.g. kind's
+                             stock image for v1.35 where Docker can pull it (it must
+                             run Kubernetes 1.35: the chart's tests pin that version)
   KUBECONFIG                 where kind writes the cluster's context (kind's default:
                              ~/.kube/config)
   BOLNA_CACHE_DIR            build cache (default ~/.cache/bolna-sip-operator)
@@ -67,9 +70,14 @@ kind_bin=$(hack/go-install.sh sigs.k8s.io/kind "$(sed -n 's/^KIND_VERSION="\(.*\
 # this machine cannot grant it (see that file).
 kind() { PATH="$repo/hack/kind:$PATH" "$kind_bin" "$@"; }
 
-step "the kind node image (hack/kind/build-node-image.sh; built once per machine)"
-node_image=$(hack/kind/build-node-image.sh | tail -n 1)
-echo "    $node_image"
+if [ -n "${BOLNA_KIND_NODE_IMAGE:-}" ]; then
+  step "the kind node image: $BOLNA_KIND_NODE_IMAGE (BOLNA_KIND_NODE_IMAGE)"
+  node_image=$BOLNA_KIND_NODE_IMAGE
+else
+  step "the kind node image (hack/kind/build-node-image.sh; built once per machine)"
+  node_image=$(hack/kind/build-node-image.sh | tail -n 1)
+  echo "    $node_image"
+fi
 
 step "the project's images: operator, Kamailio, sipp (hack/build-images.sh)"
 declare -A image=()

@@ -178,5 +178,8 @@ printf '%s\n' "FROM $tag-assembled" 'ENV container=docker' 'STOPSIGNAL SIGRTMIN+
 docker rmi "$tag-assembled" >/dev/null
 # The component images live on in the node; the engine's copies are not needed.
 docker rmi "${wanted[@]}" >/dev/null 2>&1 || true
+# Older node images (other pins or files) are superseded; one a cluster still runs stays.
+docker image ls --format '{{.Repository}}:{{.Tag}}' bolna-sip-kind-node | grep -vxF "$tag" |
+  xargs -r docker rmi >/dev/null 2>&1 || true
 log "built $tag in $((SECONDS - start))s ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
 echo "$tag"
