@@ -76,9 +76,10 @@ def acting_operator(cluster: Cluster) -> str:
     peering = json.loads(cluster.kubectl.run(
         "get", "clusterkopfpeering", PEERING, "-o", "json").stdout)
     running = {p["metadata"]["name"] for p in cluster.pods(OPERATOR_PODS) if ready(p)}
-    peers: dict[str, int] = {pod: info["priority"] for pod, info in peering.get("status", {}).items()
-             if pod in running}
-    assert len(peers) == len(running) == 2, (peering.get("status"), running)
+    heartbeats = peering.get("status", {})
+    peers: dict[str, int] = {pod: info["priority"] for pod, info in heartbeats.items()
+                             if pod in running}
+    assert len(peers) == len(running) == 2, (heartbeats, running)
     return max(peers, key=peers.__getitem__)
 
 
