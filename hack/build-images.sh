@@ -109,6 +109,8 @@ build() {
   else
     [[ -n "${prepare:-}" ]] && "$prepare"
     log "$name: building $image on $base"
+    local dangling_before
+    dangling_before=$(docker image ls --quiet --filter dangling=true | sort)
     # --pull=false: the base is local and must stay so (this docker build's --pull is a
     # yes/no switch; false never pulls an image that is present).
     docker build --pull=false --file "$dockerfile" --build-arg BASE_IMAGE="$base" \
@@ -118,6 +120,10 @@ build() {
       die "$name: docker build failed (its output is above)"
     log "$name: built $image in $((SECONDS - started))s ($(size_of "$image"))"
     prune_older "bolna-sip-${name}" "$image"
+    # The legacy builder leaves a multi-stage build's first stage as a dangling image.
+    comm -13 <(printf '%s\n' "$dangling_before") \
+      <(docker image ls --quiet --filter dangling=true | sort) |
+      xargs -r docker rmi >/dev/null 2>&1 || true
   fi
   printf '%s\n' "$image"
 }
