@@ -8,6 +8,8 @@
 #                         a Docker engine that hack/install-docker.sh started running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=hack/kind/versions.sh
+. hack/kind/versions.sh
 
 case "${1:-}" in
   -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -17,7 +19,7 @@ esac
 
 cluster=${BOLNA_KIND_CLUSTER:-bolna-sip}
 if docker info >/dev/null 2>&1; then
-  kind_bin=$(hack/go-install.sh sigs.k8s.io/kind "$(sed -n 's/^KIND_VERSION="\(.*\)".*/\1/p' hack/kind/build-node-image.sh)" | tail -n 1)
+  kind_bin=$(hack/go-install.sh sigs.k8s.io/kind "$KIND_VERSION" | tail -n 1)
   if PATH="$PWD/hack/kind:$PATH" "$kind_bin" get clusters 2>/dev/null | grep -qx "$cluster"; then
     echo "==> deleting the kind cluster $cluster"
     PATH="$PWD/hack/kind:$PATH" "$kind_bin" delete cluster --name "$cluster" 2>&1 | sed 's/^/    /'

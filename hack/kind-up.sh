@@ -3,6 +3,8 @@
 # standing in for Bolna, the SIP edge on, example SipTrunks Ready. See --help.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=hack/kind/versions.sh
+. hack/kind/versions.sh
 repo=$PWD
 
 usage() {
@@ -23,7 +25,7 @@ registry involved, and returns when the example SipTrunks are Ready:
   5. in namespace bolna-sip (restricted Pod Security): the Bolna emulator and
      `helm upgrade --install sip charts/bolna-sip-operator` with the SIP edge on
      (2 operator replicas, 2 Kamailio replicas), waited for;
-  6. in namespace telephony: two sipp gateway pods (examples/kind/gateways.yaml) and a
+  6. in namespace telephony: two sipp gateway pods (hack/kind/gateways.yaml) and a
      SipTrunk over them (examples/kind/siptrunk.yaml), waited for until Ready.
 
 Then it prints `kubectl get siptrunks -A -o wide` and how to use the cluster. Run it
@@ -65,7 +67,7 @@ k8s_bin=$(hack/build-control-plane.sh --node 2>/dev/null | tail -n 1) || true
 [ -x "$k8s_bin/kubectl" ] || k8s_bin=$(hack/build-control-plane.sh --node | tail -n 1)
 kubectl() { "$k8s_bin/kubectl" --context "$context" "$@"; }
 helm_bin=$(hack/install-helm.sh 2>/dev/null | tail -n 1)
-kind_bin=$(hack/go-install.sh sigs.k8s.io/kind "$(sed -n 's/^KIND_VERSION="\(.*\)".*/\1/p' hack/kind/build-node-image.sh)" | tail -n 1)
+kind_bin=$(hack/go-install.sh sigs.k8s.io/kind "$KIND_VERSION" | tail -n 1)
 # kind calls 'docker'; hack/kind/docker passes through, adapting --privileged where
 # this machine cannot grant it (see that file).
 kind() { PATH="$repo/hack/kind:$PATH" "$kind_bin" "$@"; }
@@ -117,11 +119,11 @@ kubectl -n bolna-sip rollout status deployment/bolna-emulator --timeout=120s | s
   --wait --timeout 5m | sed -n '1,/^NOTES/p' | grep -v '^NOTES' | sed 's/^/    /'
 
 step "two sipp gateway pods and a SipTrunk over them in namespace telephony"
-sed "s|@SIPP_IMAGE@|${image[sipp]}|" examples/kind/gateways.yaml | kubectl apply -f - | sed 's/^/    /'
+sed "s|@SIPP_IMAGE@|${image[sipp]}|" hack/kind/gateways.yaml | kubectl apply -f - | sed 's/^/    /'
 for gw in sip-gw-1 sip-gw-2; do
   kubectl -n telephony rollout status "deployment/$gw" --timeout=120s | sed 's/^/    /'
 done
-kubectl apply -f examples/kind/siptrunk.yaml | sed 's/^/    /'
+kubectl -n telephony apply -f examples/kind/siptrunk.yaml | sed 's/^/    /'
 
 step "waiting until every SipTrunk is Ready (Bolna synced, Kamailio loaded, gateways answering)"
 deadline=$((SECONDS + ready_timeout))

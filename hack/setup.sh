@@ -50,8 +50,12 @@ fi
 if [ "$what" = cluster ]; then
   step "the Docker engine, mmdebstrap and the CNI plugins (Debian packages)"
   hack/install-docker.sh
-  step "the kind node image (built once per machine from Go modules and Debian packages; the first time ~20 min)"
+  step "the kind node image (built once per machine from Go modules and Debian packages; the first time ~15 min)"
   echo "    $(hack/kind/build-node-image.sh | tail -n 1)"
+  step "kind (built once per machine)"
+  # shellcheck source=hack/kind/versions.sh
+  . hack/kind/versions.sh
+  echo "    $(hack/go-install.sh sigs.k8s.io/kind "$KIND_VERSION" | tail -n 1)"
   step "the project's images: operator, Kamailio, sipp"
   hack/build-images.sh | sed 's/^/    /'
 fi

@@ -3,9 +3,8 @@
 set -euo pipefail
 
 K8S_VERSION="v1.35.4"       # k8s.io/kubernetes (hack/build-control-plane.sh builds it)
-KIND_VERSION="v0.33.0"      # sigs.k8s.io/kind
-CRICTL_VERSION="v1.34.0"    # sigs.k8s.io/cri-tools
-COREDNS_VERSION="v1.13.1"   # github.com/coredns/coredns
+# shellcheck source=hack/kind/versions.sh
+. "$(dirname "$0")/versions.sh"
 
 usage() {
   cat <<USAGE
@@ -17,11 +16,11 @@ this script assembles the same thing by hand, the way kind's builder does:
 
   1. the binaries, from Go modules (cached per machine): kubeadm, kubelet, kubectl,
      kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy and etcd
-     (hack/build-control-plane.sh --node), kind ${KIND_VERSION}, crictl ${CRICTL_VERSION},
-     coredns ${COREDNS_VERSION} (hack/go-install.sh) and a pause process (hack/kind/pause);
+     (hack/build-control-plane.sh --node), crictl ${CRICTL_VERSION} and coredns
+     ${COREDNS_VERSION} (hack/go-install.sh) and a pause process (hack/kind/pause);
   2. the node's root filesystem from Debian packages (systemd, containerd, runc, the
      CNI plugins, iptables/nftables; hack/build-rootfs.sh) with kind's base files from
-     the kind module, a containerd config for Debian's containerd 1.6, a static CNI
+     the kind ${KIND_VERSION} module (its entrypoint, systemd units), a containerd config for Debian's containerd 1.6, a static CNI
      config (kind's own CNI comes from a registry) and hack/kind/node-entrypoint;
   3. an image for each control-plane component, tagged with exactly the names
      'kubeadm config images list' gives, preloaded into the node's containerd.
@@ -67,7 +66,7 @@ if [ ! -x "$pause_bin" ]; then
   (cd "$here/pause" && GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 \
     go build -trimpath -ldflags='-s -w' -o "$pause_bin.tmp" . && mv "$pause_bin.tmp" "$pause_bin")
 fi
-kind_files=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" |
+kind_files=$(cd / && GOFLAGS=-mod=mod GOWORK=off go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" |
   sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')/images/base/files
 [ -f "$kind_files/usr/local/bin/entrypoint" ] || die "kind's base files are not in the module cache ($kind_files)"
 
@@ -79,7 +78,7 @@ node_base=$("$repo/hack/build-rootfs.sh" kind-node \
 component_base=$("$repo/hack/build-rootfs.sh" k8s-component iptables nftables conntrack | tail -n 1)
 
 key=$( { echo "$K8S_VERSION $KIND_VERSION $CRICTL_VERSION $COREDNS_VERSION $node_base $component_base"
-         cat "$here/build-node-image.sh" "$here/node-entrypoint" "$here/containerd-config.toml.in" \
+         cat "$here/build-node-image.sh" "$here/versions.sh" "$here/node-entrypoint" "$here/containerd-config.toml.in" \
              "$here/cni.conflist" "$here/pause/main.go"; } | sha256sum | cut -c1-12)
 tag="bolna-sip-kind-node:${K8S_VERSION}-${key}"
 if docker image inspect "$tag" >/dev/null 2>&1; then

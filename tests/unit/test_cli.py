@@ -18,9 +18,9 @@ def test_validate_examples_exits_zero_and_prints_defaulted_yaml(
     assert main(["validate", "-o", "yaml", str(EXAMPLES)]) == 0
     out, err = capsys.readouterr()
     trunks = [d for d in yaml.safe_load_all(out) if d]
-    assert len(trunks) == 6  # four for real carriers, two in examples/local/
+    assert len(trunks) == 7  # four for real carriers, two in examples/local/, one in kind/
     assert all(t["spec"]["qualifyFrequency"] == 60 for t in trunks)
-    assert "6 of 6 SipTrunks valid" in err
+    assert "7 of 7 SipTrunks valid" in err
 
 
 def test_validate_invalid_file_exits_one_naming_the_field(

@@ -35,7 +35,7 @@ def test_valid_manifest_is_accepted(name: str) -> None:
 def test_every_example_is_a_valid_sip_trunk_with_its_secrets_skipped() -> None:
     reports = validate_paths([str(EXAMPLES)])
     trunks = [r for r in reports if not r.skipped]
-    assert len(trunks) == 6  # four for real carriers, two in examples/local/
+    assert len(trunks) == 7  # four for real carriers, two in examples/local/, one in kind/
     assert all(r.valid for r in trunks), [str(e) for r in trunks for e in r.errors]
     assert {r.kind for r in reports if r.skipped} == {"Secret"}
 
