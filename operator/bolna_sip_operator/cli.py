@@ -158,7 +158,53 @@ def _parser() -> argparse.ArgumentParser:
                           help="seed of the fault generator (default: random, shown by "
                                "GET /_emulator/faults)")
     _add_run(commands)
+    _add_import(commands)
     return parser
+
+
+_IMPORT_EPILOG = """\
+Lists every trunk of the Bolna account and its numbers, and writes one SipTrunk per
+trunk that adopts it: the annotation sip.bolna.ai/trunk-id holds the trunk's ID and
+the spec is what Bolna holds, so the operator takes the trunk over without creating or
+changing anything. By default the manifests are printed as one YAML stream and nothing
+is written; --out DIR writes one file per trunk.
+
+Bolna never returns a SIP password: a userpass trunk refers to a Secret named
+<name>-sip (key "password") that you create with the real password; the list of them is
+printed at the end. deletionPolicy is Orphan unless --deletion-policy Delete: deleting
+an imported manifest by mistake must not delete a production trunk.
+
+The token is read from --token-file or BOLNA_API_TOKEN, never from a flag.
+
+examples:
+  BOLNA_API_TOKEN=... bolna-sip-operator import -n telephony > trunks.yaml
+  bolna-sip-operator import --token-file token --out gitops/trunks/ -n telephony
+  bolna-sip-operator validate gitops/trunks/ && kubectl apply -f gitops/trunks/
+"""
+
+
+def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .bolna.client import DEFAULT_BASE_URL
+
+    imp = commands.add_parser(
+        "import", help="write SipTrunk manifests that adopt a Bolna account's trunks",
+        description="Write SipTrunk manifests for every trunk of a Bolna account.",
+        epilog=_IMPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("--bolna-url", default=DEFAULT_BASE_URL,
+                     help=f"Bolna's API (default {DEFAULT_BASE_URL})")
+    imp.add_argument("--token-file", metavar="FILE",
+                     help="file holding the account's API token (default: BOLNA_API_TOKEN)")
+    imp.add_argument("-n", "--namespace", help="metadata.namespace of every manifest "
+                                               "(default: none, as kubectl -n chooses)")
+    imp.add_argument("--out", metavar="DIR",
+                     help="write DIR/<name>.yaml per trunk instead of printing the stream")
+    imp.add_argument("--force", action="store_true",
+                     help="with --out: overwrite files that exist")
+    imp.add_argument("--deletion-policy", choices=("Orphan", "Delete"), default="Orphan",
+                     help="spec.deletionPolicy of every manifest (default Orphan)")
+    imp.add_argument("--token-secret", metavar="NAME",
+                     help="set spec.apiTokenSecretRef to Secret NAME (key token), for an "
+                          "account other than the operator's default")
 
 
 _RUN_EPILOG = """\
@@ -384,6 +430,89 @@ def _emulator(args: argparse.Namespace) -> int:
                               faults=faults, seed=args.seed))
 
 
+def _import(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from .bolna import errors
+    from .bolna.client import BolnaClient
+    from .config import TOKEN_ENV, token_from_environment
+    from .importer import ImportedTrunk, object_names, read_account, trunk_manifest
+    from .model.manifest import validate_document
+    from .model.names import TRUNK_ID_ANNOTATION
+
+    try:
+        token = token_from_environment(Path(args.token_file) if args.token_file else None)
+    except OSError as error:
+        print(f"error: cannot read --token-file: {error}", file=sys.stderr)
+        return 2
+    if token is None or not token.get_secret_value():
+        print(f"error: no Bolna API token: set {TOKEN_ENV} or give --token-file",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else None
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            print(f"read the numbers of {done}/{total} trunks", file=sys.stderr)
+
+    async def read() -> list[ImportedTrunk]:
+        async with BolnaClient(token, base_url=args.bolna_url) as bolna:
+            return await read_account(bolna, progress)
+
+    print(f"listing the trunks of the account at {args.bolna_url}", file=sys.stderr)
+    try:
+        account = asyncio.run(read())
+    except errors.Unauthorized:
+        print(f"error: Bolna refused the token (401): check {TOKEN_ENV} or --token-file; "
+              "nothing was written", file=sys.stderr)
+        return 2
+    except errors.BolnaError as error:
+        print(f"error: Bolna: {error}; nothing was written", file=sys.stderr)
+        return 1
+    manifests = [trunk_manifest(t, name, namespace=args.namespace,
+                                deletion_policy=args.deletion_policy,
+                                token_secret=args.token_secret)
+                 for t, name in zip(account, object_names(t.trunk.name for t in account),
+                                    strict=True)]
+    invalid = 0
+    for document in manifests:
+        report = validate_document(document, source=document["metadata"]["name"])
+        if report.errors:  # Bolna holds something the CRD refuses: say it, write it anyway
+            invalid += 1
+            trunk_id = document["metadata"]["annotations"][TRUNK_ID_ANNOTATION]
+            print(f"{report.label}: Bolna's trunk {trunk_id} does not pass the SipTrunk "
+                  "schema; fix the manifest (or the trunk in Bolna) before applying:",
+                  file=sys.stderr)
+            for finding in report.errors:
+                print(f"  {finding}", file=sys.stderr)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        existing = [d["metadata"]["name"] for d in manifests
+                    if (out / f"{d['metadata']['name']}.yaml").exists()]
+        if existing and not args.force:
+            print(f"error: {len(existing)} file(s) exist in {out} (e.g. {existing[0]}.yaml):"
+                  " give --force to overwrite; nothing was written", file=sys.stderr)
+            return 1
+        for document in manifests:
+            path = out / f"{document['metadata']['name']}.yaml"
+            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        print(f"wrote {len(manifests)} file(s) to {out}", file=sys.stderr)
+    else:
+        for document in manifests:
+            sys.stdout.write("---\n" + yaml.safe_dump(document, sort_keys=False))
+    secrets = [d["spec"]["authPasswordSecretRef"]["name"] for d in manifests
+               if "authPasswordSecretRef" in d["spec"]]
+    print(f"{len(manifests)} trunk(s) imported", file=sys.stderr)
+    if secrets:
+        print("create the password Secret of each userpass trunk before applying:",
+              file=sys.stderr)
+        for name in secrets:
+            print(f"  kubectl create secret generic {name} --from-literal=password=...",
+                  file=sys.stderr)
+    return 1 if invalid else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -395,6 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _emulator(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "import":
+        return _import(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

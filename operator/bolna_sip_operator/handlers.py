@@ -26,7 +26,7 @@ from .kamailio.discovery import EndpointSliceReplicas, ReplicaSource, StaticRepl
 from .kamailio.rpc import KamailioRpc
 from .kamailio.sink import ConfigMapSink, FileSink, Sink
 from .kube import Kube
-from .metrics import observe_bolna
+from .metrics import ACTING, observe_bolna
 from .model import names
 from .peering import PeeringGate
 from .reconcile.edge import EdgeSync
@@ -66,17 +66,38 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
                                          kamailio_configured=config.edge_configured)
     memo["edge"] = None
     memo["tasks"] = []
+    gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
+                        namespaces=config.namespaces)
+            if config.peering else None)
+    memo["acting_task"] = asyncio.create_task(_export_acting(gate))
     if config.edge_configured:
         every_trunk: kopf.Index[str, Any] = kwargs["trunk_uids"]
-        gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
-                            namespaces=config.namespaces)
-                if config.peering else None)
         memo["edge"] = EdgeSync(
             _sink(config, kube), _replicas(config, kube), memo["reconciler"], post_event,
             reload_delta=config.reload_delta, expected=lambda: set(every_trunk),
             probe_settle=config.probe_settle,
             propagation_timeout=config.propagation_timeout,
             acting=gate.acting if gate is not None else None)
+
+
+async def _export_acting(gate: PeeringGate | None, interval: float = 5.0) -> None:
+    """Keep ``bolna_sip_operator_acting`` equal to whether this replica acts.
+
+    Without peering the one replica acts. With it, the gate applies Kopf's rule to the
+    peering object, as the SIP edge's loops do, every few seconds: the alert "no replica
+    acting" needs a standby to say 0, not only the acting one to say 1. A peering
+    object that cannot be read counts as standby, as it does for the edge.
+    """
+    if gate is None:
+        ACTING.set(1)
+        return
+    while True:
+        try:
+            ACTING.set(1 if await gate.acting() else 0)
+        except Exception as error:  # the apiserver is away: the edge waits, say so
+            log.warning("cannot read the peering object (%s); exporting standby", error)
+            ACTING.set(0)
+        await asyncio.sleep(interval)
 
 
 def _sink(config: OperatorSettings, kube: Kube) -> Sink:
@@ -111,6 +132,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     """Stop the edge loops; close the Bolna, Kamailio and Kubernetes sessions."""
     tasks = list(memo.get("tasks") or ())
+    if memo.get("acting_task") is not None:
+        tasks.append(memo["acting_task"])
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)  # gone before their clients close

@@ -1,10 +1,24 @@
 """Prometheus metrics: what the operator did, how Bolna answered, what Kamailio holds.
 
 Labels stay bounded: Bolna calls by HTTP method and status (never by path, which holds
-IDs); gateways by trunk and URI, removed when the trunk is.
+IDs); gateways by trunk and URI, and trunk conditions by trunk and one of the condition
+types the operator writes, all removed when the trunk is.
+
+The chart's alerts and dashboard read these names (tests check them against a scrape of
+the real operator). Two series exist for them in particular:
+
+- ``bolna_sip_trunk_condition`` mirrors each SipTrunk's conditions, one-hot over
+  True/False/Unknown as kube-state-metrics does, so an alert can say "not Ready for 10
+  minutes" per trunk without reading the Kubernetes API.
+- ``bolna_sip_operator_acting`` says which replica acts under Kopf's peering. Only that
+  replica writes status and gateway health; a standby keeps whatever it last exported,
+  so alerts weigh per-trunk series by it, and alert when no replica acts at all.
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -16,18 +30,67 @@ BOLNA_LATENCY = Histogram("bolna_sip_bolna_request_seconds", "Bolna API latency"
                           ["method"])
 RELOADS = Counter("bolna_sip_kamailio_reloads", "Kamailio table reloads sent",
                   ["replica", "table"])
+RELOAD_FAILURES = Counter("bolna_sip_kamailio_reload_failures",
+                          "Kamailio table reloads that failed (unreachable or an RPC error)",
+                          ["replica", "table"])
 VERIFICATION_FAILURES = Counter(
     "bolna_sip_kamailio_verification_failures",
     "Replicas found not holding exactly what was written", ["replica"])
 GATEWAY_HEALTHY = Gauge("bolna_sip_gateway_healthy",
                         "1 when the gateway answers OPTIONS, else 0",
                         ["namespace", "name", "gateway"])
+TRUNK_CONDITION = Gauge("bolna_sip_trunk_condition",
+                        "1 for the status a SipTrunk's condition has now, 0 for the others",
+                        ["namespace", "name", "condition", "status"])
+ACTING = Gauge("bolna_sip_operator_acting",
+               "1 while this replica acts (Kopf peering), 0 while it stands by")
+
+CONDITION_STATUSES = ("True", "False", "Unknown")
+RELOAD_TABLES = ("dispatcher", "permissions")
 
 
 def observe_bolna(method: str, status: str, seconds: float) -> None:
     """The Bolna client's observer."""
     BOLNA_REQUESTS.labels(method, status).inc()
     BOLNA_LATENCY.labels(method).observe(seconds)
+
+
+def record_conditions(namespace: str, name: str, conditions: Any,
+                      types: tuple[str, ...]) -> None:
+    """Export a trunk's conditions as this process last knows them.
+
+    Only ``types`` (the operator's own condition types) are exported, so a condition
+    someone else adds to the status cannot grow the label set. A type the status does
+    not carry yet is Unknown.
+    """
+    by_type = {c.get("type"): c.get("status") for c in conditions or ()
+               if isinstance(c, dict)}
+    for condition in types:
+        current = by_type.get(condition)
+        current = current if current in CONDITION_STATUSES else "Unknown"
+        for status in CONDITION_STATUSES:
+            TRUNK_CONDITION.labels(namespace, name, condition, status).set(
+                1 if status == current else 0)
+
+
+def forget_trunk(namespace: str, name: str, types: tuple[str, ...]) -> None:
+    """Drop a deleted trunk's condition series (its gateways go with the SIP edge's)."""
+    for condition in types:
+        for status in CONDITION_STATUSES:
+            with contextlib.suppress(KeyError):
+                TRUNK_CONDITION.remove(namespace, name, condition, status)
+
+
+def track_replica(url: str) -> None:
+    """Start a Kamailio replica's counters at 0 when it is first seen.
+
+    A counter that first appears at 1 shows no increase to ``rate()``, so the first
+    failed reload or verification would go unnoticed by the alerts.
+    """
+    for table in RELOAD_TABLES:
+        RELOADS.labels(url, table)
+        RELOAD_FAILURES.labels(url, table)
+    VERIFICATION_FAILURES.labels(url)
 
 
 def serve(port: int, address: str) -> None:

@@ -13,16 +13,16 @@ import json
 import re
 import secrets
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from bolna_sip_operator.devenv.sip_peer import final_invite_status_in
+from tests.integration.helpers import wait_for
 from tests.kubectl import Kubectl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,9 +38,6 @@ KAMAILIO_SIP = f"{KAMAILIO_DEPLOYMENT}.{SYSTEM_NS}.svc.cluster.local:5060"
 LISTS_CONFIGMAP = "sip-bolna-sip-operator-kamailio-lists"
 KAMAILIO_RPC_PORT = 5090
 EXAMPLE_TRUNK = "kind-userpass"
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Images:
@@ -59,20 +56,6 @@ class Images:
             pytest.fail(f"hack/build-images.sh failed:\n{out.stderr[-3000:]}")
         found = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
         return cls(found["operator"], found["kamailio"], found["sipp"])
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float,
-             interval: float = 1.0) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Cluster:
@@ -207,11 +190,3 @@ class Cluster:
         pods = self.pods(f"app.kubernetes.io/instance={gateway}", APP_NS)
         return sum(self.logs(f"pod/{p['metadata']['name']}", APP_NS).count("INVITE ")
                    for p in pods)
-
-
-def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    """One condition of an object's status ({} when it has none of that type)."""
-    for cond in obj.get("status", {}).get("conditions", []):
-        if cond["type"] == kind:
-            return dict(cond)
-    return {}

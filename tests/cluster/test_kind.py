@@ -25,9 +25,8 @@ from tests.cluster.kind import (
     REPO,
     SYSTEM_NS,
     Cluster,
-    condition,
-    wait_for,
 )
+from tests.integration.helpers import condition, wait_for
 
 # The first test also waits for the package's cluster fixture (kind-up: ~3-5 minutes).
 pytestmark = pytest.mark.timeout(1800)
@@ -177,7 +176,7 @@ def test_acting_operator_deleted_the_other_takes_over(cluster: Cluster) -> None:
                         "-p", json.dumps(patch))
     wait_for("the change in Bolna", lambda: any(
         t["id"] == trunk_id and t.get("description") == patch["spec"]["description"]
-        for t in cluster.bolna_trunks()), 180, interval=3)
+        for t in cluster.bolna_trunks()), 180, interval=2)
     wait_for("the trunk Ready at its new generation", lambda: trunk_ready(cluster), 120)
     assert cluster.trunk()["status"]["trunkId"] == trunk_id
     assert posts_to_bolna(cluster) == creates

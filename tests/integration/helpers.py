@@ -19,7 +19,8 @@ from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0,
+             interval: float = 0.2) -> Any:
     """Poll until ``check`` returns something truthy; fail naming what never happened."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -27,7 +28,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
         last = check()
         if last:
             return last
-        time.sleep(0.2)
+        time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 

@@ -38,7 +38,13 @@ from ..kamailio.render import Destination, Rendered, Renderer, TrunkRoute, alloc
 from ..kamailio.rpc import KamailioRpc, ListedDestination, RpcError, Unreachable
 from ..kamailio.sink import Sink, TooLarge
 from ..kamailio.verify import address_differences, dispatcher_differences
-from ..metrics import GATEWAY_HEALTHY, RELOADS, VERIFICATION_FAILURES
+from ..metrics import (
+    GATEWAY_HEALTHY,
+    RELOAD_FAILURES,
+    RELOADS,
+    VERIFICATION_FAILURES,
+    track_replica,
+)
 from ..model.spec import SipTrunkSpec
 from .conditions import Verdict, now_rfc3339
 from .trunk import EventSink, TrunkObject
@@ -167,6 +173,8 @@ class EdgeSync:
         """The replicas now; a change in membership means a sync to verify newcomers."""
         replicas = await self.source.current()
         urls = tuple(r.url for r in replicas)
+        for url in urls:
+            track_replica(url)
         if self._replica_urls is not None and urls != self._replica_urls:
             log.info("SIP edge: Kamailio replicas now %s", ", ".join(urls) or "none")
             self._dirty.set()
@@ -297,7 +305,11 @@ class EdgeSync:
         wait = self._last_reload.get(key, -1e9) + self.reload_delta - self._clock()
         if wait > 0:
             await asyncio.sleep(wait)
-        await replica.reload(method, reload_delta=self.reload_delta)
+        try:
+            await replica.reload(method, reload_delta=self.reload_delta)
+        except (Unreachable, RpcError):
+            RELOAD_FAILURES.labels(replica.url, method.split(".")[0]).inc()
+            raise
         self._last_reload[key] = self._clock()
         if method == "dispatcher.reload":
             self._reloaded_at[replica.url] = self._clock()

@@ -38,10 +38,16 @@ from ..bolna import (
 )
 from ..bolna.wire import NumberCreate, TrunkCreate, TrunkUpdate
 from ..kube import Kube, SecretUnavailable, SecretValue
-from ..metrics import RECONCILES
+from ..metrics import RECONCILES, forget_trunk, record_conditions
 from ..model import names
 from ..model.spec import SipTrunkSpec, spec_violations
-from .conditions import Verdict, derive_ready, now_rfc3339, set_conditions
+from .conditions import (
+    CONDITION_ORDER,
+    Verdict,
+    derive_ready,
+    now_rfc3339,
+    set_conditions,
+)
 from .desired import DesiredTrunk, desired_trunk
 from .plan import immutable_mismatches, plan_trunk
 from .snapshots import AccountSnapshots
@@ -172,8 +178,17 @@ class TrunkReconciler:
                 obj.annotations.setdefault(names.TRUNK_ID_ANNOTATION, written[1])
 
     def _remember(self, obj: TrunkObject) -> None:
+        """Keep the status just written, and export its conditions as metrics.
+
+        Every reconcile and every write of the SIP edge ends here, with the newest
+        status this process knows of (written now or found unchanged), so the
+        ``bolna_sip_trunk_condition`` series follow status without an API read, and
+        exist for every trunk after a restart's first reconcile.
+        """
         self._written[obj.uid] = (dict(obj.status),
                                   obj.annotations.get(names.TRUNK_ID_ANNOTATION))
+        record_conditions(obj.namespace, obj.name, obj.status.get("conditions"),
+                          CONDITION_ORDER)
 
     # ---- reconcile ---------------------------------------------------------------
 
@@ -510,6 +525,7 @@ class TrunkReconciler:
         self._written.pop(obj.uid, None)
         self._synced_at.pop(obj.uid, None)
         self._locks.pop(obj.uid, None)
+        forget_trunk(obj.namespace, obj.name, CONDITION_ORDER)
 
     async def _finalize_locked(self, obj: TrunkObject) -> None:
         policy = obj.spec.get("deletionPolicy", "Delete")
