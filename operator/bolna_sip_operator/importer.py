@@ -5,7 +5,8 @@ manifest carries the trunk's ID in the ``sip.bolna.ai/trunk-id`` annotation, so 
 operator takes the trunk over instead of creating one, and its spec is what Bolna holds,
 so the operator finds nothing to change. Bolna never returns a SIP password: a userpass
 trunk gets a reference to a Secret with a placeholder name, which the user creates with
-the real password (nothing here ever sees or writes one).
+the password the trunk has (nothing here ever sees or writes one), and the annotation
+``sip.bolna.ai/password-matches-bolna: "true"``, so adopting it sends no password.
 
 :func:`trunk_manifest` and :func:`object_names` are pure; :func:`read_account` is the
 only I/O (Bolna's list of trunks, then each trunk's numbers).
@@ -113,8 +114,11 @@ def trunk_manifest(imported: ImportedTrunk, object_name: str, *,
     spec["deletionPolicy"] = deletion_policy
     if token_secret:
         spec["apiTokenSecretRef"] = {"name": token_secret, "key": "token"}
-    metadata: dict[str, Any] = {"name": object_name,
-                                "annotations": {names.TRUNK_ID_ANNOTATION: trunk.id}}
+    annotations = {names.TRUNK_ID_ANNOTATION: trunk.id}
+    if trunk.auth_type == "userpass":
+        # The user fills the placeholder Secret with the password the trunk has in Bolna.
+        annotations[names.PASSWORD_MATCHES_ANNOTATION] = "true"
+    metadata: dict[str, Any] = {"name": object_name, "annotations": annotations}
     if namespace:
         metadata["namespace"] = namespace
     return {"apiVersion": names.API_VERSION, "kind": names.KIND, "metadata": metadata,

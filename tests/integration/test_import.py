@@ -24,7 +24,7 @@ from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.devenv.control_plane import ControlPlane
 from bolna_sip_operator.devenv.operator_process import OperatorProcess
 from tests.integration.apiserver import Trunks, create_namespace
-from tests.integration.helpers import wait_condition, warm_up
+from tests.integration.helpers import wait_condition, wait_for, warm_up
 from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
@@ -145,12 +145,15 @@ def test_import_apply_adopts_every_trunk_and_changes_nothing_in_bolna(
         assert trunk["status"]["trunkId"] == annotations["sip.bolna.ai/trunk-id"]
 
     calls = emulator.requests(since=seq)
-    writes = [(c["method"], c["route"]) for c in calls if c["method"] != "GET"]
-    # No create, no delete, no number added or removed. The only write is the one the
-    # operator always makes for an adopted userpass trunk: Bolna never returns the
-    # password, so the Secret's is sent once. Bolna ends exactly as it was.
-    assert writes == [("PATCH", "/sip-trunks/trunks/{trunk_id}")], writes
+    assert [(c["method"], c["path"]) for c in calls if c["method"] != "GET"] == []
     assert _account(emulator) == before
+
+    # The adopted password is trusted once; a rotation of the Secret is sent as usual.
+    client.CoreV1Api(api_client).patch_namespaced_secret(
+        "twilio-production-sip", namespace, {"stringData": {"password": "rotated-pw-1"}})
+    wait_for("the rotated password in Bolna", lambda: _account(emulator) != before)
+    assert [c["method"] for c in emulator.requests(since=seq) if c["method"] != "GET"] == [
+        "PATCH"]
 
 
 def test_import_refuses_a_wrong_token_and_writes_nothing(

@@ -61,4 +61,6 @@ def test_userpass_refers_to_a_placeholder_secret_and_deleted_numbers_stay_out() 
                                  "priority": 2}]
     assert spec["deletionPolicy"] == "Delete"
     assert document["metadata"]["namespace"] == "tel"
+    assert document["metadata"]["annotations"] == {
+        "sip.bolna.ai/trunk-id": "t2", "sip.bolna.ai/password-matches-bolna": "true"}
     assert validate_document(document).valid

@@ -12,3 +12,7 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 
 TRUNK_ID_ANNOTATION = f"{GROUP}/trunk-id"
 """Adopt this existing Bolna trunk instead of creating one (the import path)."""
+PASSWORD_MATCHES_ANNOTATION = f"{GROUP}/password-matches-bolna"
+"""``"true"`` on an adopted userpass trunk: the password Secret holds the password Bolna
+has already, so the first sync records the Secret's version instead of sending it (Bolna
+never returns a password to compare). Later changes to the Secret are sent as usual."""

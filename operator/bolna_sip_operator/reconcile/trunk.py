@@ -413,6 +413,13 @@ class TrunkReconciler:
                       observed: dict[str, Any], *, drift_check: bool) -> dict[str, Any]:
         password_changed = (r.password is not None
                             and status.get("passwordSecretVersion") != r.password.version)
+        if (password_changed and r.password is not None
+                and status.get("passwordSecretVersion") is None
+                and obj.annotations.get(names.PASSWORD_MATCHES_ANNOTATION) == "true"):
+            # Adopted with the password Bolna holds (bolna-sip-operator import): trusted
+            # once, so adoption writes nothing; a later rotation of the Secret is sent.
+            status.set(passwordSecretVersion=r.password.version)
+            password_changed = False
         plan = plan_trunk(r.desired, observed, password_changed=password_changed)
         if plan.empty:
             return observed
