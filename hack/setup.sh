@@ -44,6 +44,9 @@ if [ "$what" != python ]; then
   step "helm for the chart tests (built once per machine)"
   helm=$(hack/install-helm.sh | tail -n 1)
   echo "    $helm"
+  step "promtool for the alert tests (built once per machine)"
+  promtool=$(hack/install-promtool.sh | tail -n 1)
+  echo "    $promtool"
   step "Kamailio and sipp (Debian packages)"
   hack/install-sip-stack.sh
 fi

@@ -28,6 +28,7 @@ import yaml
 from bolna_sip_operator.devenv.helm import HELM_VERSION
 from bolna_sip_operator.devenv.kamailio import find_kamailio
 from bolna_sip_operator.devenv.processes import free_ports, tail, terminate
+from bolna_sip_operator.devenv.promtool import PROMTOOL_VERSION
 from tests.chart.chart import (
     CHART,
     REPO,
@@ -252,6 +253,10 @@ def test_template_fails_on_contradictions(helm: Helm) -> None:
           "kamailio.external.listsConfigMap": "b/lists"}, "same namespace"),
         ({"metrics.enabled": False, "metrics.serviceMonitor.enabled": True},
          "needs metrics.enabled"),
+        ({"metrics.enabled": False, "metrics.prometheusRule.enabled": True},
+         "metrics.prometheusRule.enabled needs metrics.enabled"),
+        ({"metrics.enabled": False, "metrics.grafanaDashboard.enabled": True},
+         "metrics.grafanaDashboard.enabled needs metrics.enabled"),
         ({"serviceAccount.create": False}, "serviceAccount.name is required"),
     ]
     for values, message in cases:
@@ -377,6 +382,10 @@ def test_chart_versions() -> None:
     assert chart["appVersion"] == project["project"]["version"]
     script = (REPO / "hack" / "install-helm.sh").read_text(encoding="utf-8")
     assert f'HELM_VERSION="{HELM_VERSION}"' in script
+    promtool = (REPO / "hack" / "install-promtool.sh").read_text(encoding="utf-8")
+    assert f'PROMTOOL_VERSION="{PROMTOOL_VERSION}"' in promtool
+    assert "hack/install-promtool.sh" in (REPO / "hack" / "setup.sh").read_text(
+        encoding="utf-8")
 
 
 # ---- RBAC ------------------------------------------------------------------------------
@@ -702,6 +711,8 @@ def test_service_monitor_scrapes_the_metrics_service(helm: Helm) -> None:
     assert selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    assert [e["honorLabels"] for e in monitor["spec"]["endpoints"]] == [True], (
+        "the operator's namespace label (a SipTrunk's) must not become exported_namespace")
     assert selects(service["spec"]["selector"], pod_labels(manifests.deployment("operator")))
 
 
@@ -709,3 +720,77 @@ def test_readme_documents_the_crd_upgrade_path() -> None:
     """The chart README says how CRDs are upgraded (Helm never does it)."""
     readme = (CHART / "README.md").read_text(encoding="utf-8")
     assert "kubectl apply --server-side -f charts/bolna-sip-operator/crds/" in readme
+
+
+# ---- alerts and dashboard (their queries are checked against a real scrape in
+# tests/integration/test_operator_kamailio.py) ------------------------------------------
+
+PER_TRUNK = {"BolnaSipTrunkNotReady", "BolnaSipTrunkStalled", "BolnaSipGatewayDown",
+             "BolnaSipTrunkAllGatewaysDown"}
+
+
+def test_alerts_and_dashboard_are_off_by_default(defaults: Manifests) -> None:
+    """No PrometheusRule and no dashboard ConfigMap unless asked."""
+    assert "PrometheusRule" not in defaults.kinds()
+    assert not [c for c in defaults.of_kind("ConfigMap")
+                if c["metadata"]["name"].endswith("-dashboard")]
+
+
+def test_prometheus_rule_has_the_alerts_an_on_call_needs(helm: Helm) -> None:
+    """With the rule on: its labels, this release's selector in every expression, a
+    summary, a description naming the trunk, a severity and a runbook anchor per alert,
+    and the additional rules."""
+    rule = helm.template(values_files=(EVERYTHING,)).one("PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    assert rule["metadata"]["namespace"] == NAMESPACE
+    (group,) = rule["spec"]["groups"]
+    by_name = {r.get("alert") or r["record"]: r for r in group["rules"]}
+    alerts = {name: r for name, r in by_name.items() if "alert" in r}
+    assert set(alerts) == PER_TRUNK | {
+        "BolnaSipBolnaRateLimited", "BolnaSipBolnaErrors", "BolnaSipKamailioReloadFailing",
+        "BolnaSipKamailioVerificationFailing", "BolnaSipOperatorNotActing"}
+    assert "bolna_sip:trunks_not_ready:count" in by_name, "additionalRules are appended"
+    readme = (CHART / "README.md").read_text(encoding="utf-8")
+    base = ("https://git.example.com/telephony/bolna-sip-operator/-/blob/main/charts/"
+            "bolna-sip-operator/README.md")
+    for name, alert in alerts.items():
+        selectors = re.findall(r"bolna_sip_\w+\{([^}]*)\}", alert["expr"])
+        assert selectors and all(s.startswith('job="edge-sip-metrics"') for s in selectors), name
+        assert alert["labels"]["severity"] in ("warning", "critical"), name
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"], name
+        assert alert["annotations"]["runbook_url"] == f"{base}#{name.lower()}"
+        assert f"\n### {name}\n" in readme, f"the README's Runbook has no section {name}"
+        if name in PER_TRUNK:
+            assert "{{ $labels.namespace }}/{{ $labels.name }}" in alert[
+                "annotations"]["description"], name
+    assert "__SELECTOR__" not in str(rule) and "__RUNBOOK__" not in str(rule)
+
+
+def test_prometheus_rule_defaults_select_the_release_job(helm: Helm) -> None:
+    """Without a selector, the alerts read the job a ServiceMonitor gives this release."""
+    rule = helm.template(values={"metrics.prometheusRule.enabled": True}).one(
+        "PrometheusRule")
+    exprs = " ".join(r["expr"] for r in rule["spec"]["groups"][0]["rules"])
+    assert exprs.count('job="edge-bolna-sip-operator-metrics"') >= 9
+    assert rule["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
+
+
+def test_grafana_dashboard_configmap(helm: Helm) -> None:
+    """With the dashboard on: a ConfigMap with the sidecar's label (and any others), in
+    the namespace asked for, holding the dashboard as valid JSON with its panels."""
+    default = helm.template(values={"metrics.grafanaDashboard.enabled": True}).one(
+        "ConfigMap", f"{FULLNAME}-dashboard", NAMESPACE)
+    assert default["metadata"]["labels"]["grafana_dashboard"] == "1"
+    configmap = helm.template(values_files=(EVERYTHING,)).one(
+        "ConfigMap", "edge-sip-dashboard", "monitoring")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert configmap["metadata"]["labels"]["team"] == "telephony"
+    assert configmap["metadata"]["annotations"] == {"grafana_folder": "Telephony"}
+    (text,) = configmap["data"].values()
+    dashboard = json.loads(text)
+    assert dashboard == json.loads((CHART / "files" / "grafana-dashboard.json").read_text(
+        encoding="utf-8"))
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    assert {"Trunks by condition", "Gateway health", "Bolna calls by status",
+            "Bolna latency", "Kamailio reloads", "Kamailio verification failures"} <= titles
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])

@@ -22,6 +22,20 @@ from bolna_sip_operator.devenv.sip_peer import SipPeer, place_call
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
+from tests.monitoring import (
+    Scrape,
+    alert_cases,
+    alerts,
+    as_promql,
+    chart_helm,
+    check_rules,
+    dashboard_queries,
+    metric_names,
+    require_promtool,
+    rule_groups,
+    run_rule_tests,
+    unit_tests,
+)
 
 pytestmark = pytest.mark.integration
 TOKEN = "kamailio-test-token"
@@ -229,3 +243,66 @@ def test_metrics_show_reconciles_bolna_calls_reloads_and_gateway_health(
     gateway = (f'bolna_sip_gateway_healthy{{gateway="sip:127.0.0.1:{first.port}",'
                f'name="metrics",namespace="{namespace}"}}')
     assert samples[gateway] == 1.0
+
+
+# ---- the chart's alerts and dashboard, against this operator's real /metrics ----------
+
+@pytest.fixture(scope="module")
+def scrape(operator: OperatorProcess, gateways: tuple[SipPeer, SipPeer], trunks: Trunks,
+           api_client: client.ApiClient) -> Scrape:
+    """The operator's /metrics once a trunk is Ready: every family has samples then
+    (Kamailio's counters start at 0 for each replica the operator sees)."""
+    first, second = gateways
+    namespace = create_namespace(api_client, "opk")
+    trunks.create(namespace, _trunk("scraped", first, second))
+    wait_condition(trunks, namespace, "scraped", "Ready", "True", timeout=60)
+    return Scrape.parse(httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics",
+                                  timeout=10).text)
+
+
+def test_scrape_has_the_metrics_of_alerts_and_dashboards(scrape: Scrape) -> None:
+    """The series the alerts are built on exist, with the labels they join on."""
+    assert {"bolna_sip_trunk_condition", "bolna_sip_operator_acting",
+            "bolna_sip_gateway_healthy", "bolna_sip_kamailio_reload_failures_total",
+            "bolna_sip_kamailio_verification_failures_total",
+            "bolna_sip_bolna_request_seconds_bucket"} <= scrape.names()
+    assert scrape.labels["bolna_sip_trunk_condition"] == {
+        frozenset({"namespace", "name", "condition", "status"})}
+
+
+def test_alert_rules_read_exported_metrics_and_pass_promtool(
+        scrape: Scrape, tmp_path: Path) -> None:
+    """Every alert reads only scraped names; promtool checks the rules, and its unit
+    tests (input series named and labelled as scraped) fire and stay silent per alert."""
+    manifests = chart_helm(tmp_path / "helm").template(
+        values={"metrics.prometheusRule.enabled": True})
+    groups = rule_groups(manifests)
+    rules = alerts(groups)
+    for name, rule in rules.items():
+        used = metric_names(rule["expr"])
+        assert used, name
+        assert used <= scrape.names(), f"{name} reads {sorted(used - scrape.names())}"
+    promtool = require_promtool()
+    check_rules(promtool, groups, tmp_path / "check")
+    cases = alert_cases(scrape, job="edge-bolna-sip-operator-metrics")
+    tested = {alert for case in cases for _, alert, _ in case.expect}
+    assert tested == set(rules), "every alert has a case"
+    for alert in rules:
+        outcomes = [bool(expected) for case in cases for _, name, expected in case.expect
+                    if name == alert]
+        assert True in outcomes and False in outcomes, f"{alert}: fire and silent cases"
+    run_rule_tests(promtool, groups, unit_tests(rules, cases), tmp_path / "unit")
+
+
+def test_dashboard_queries_read_exported_metrics(scrape: Scrape, tmp_path: Path) -> None:
+    """Every panel's PromQL parses (promtool, as recording rules) and reads only names
+    the operator exports."""
+    manifests = chart_helm(tmp_path / "helm").template(
+        values={"metrics.grafanaDashboard.enabled": True})
+    queries = [as_promql(query) for query in dashboard_queries(manifests)]
+    for query in queries:
+        used = metric_names(query)
+        assert used and used <= scrape.names(), f"{query} reads {used - scrape.names()}"
+    check_rules(require_promtool(), [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": query}
+        for i, query in enumerate(queries)]}], tmp_path / "check")

@@ -24,7 +24,7 @@ from bolna_sip_operator.devenv.operator_process import OperatorProcess, free_por
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.conftest import REPO
-from tests.integration.helpers import condition, wait_condition
+from tests.integration.helpers import condition, wait_condition, wait_for
 from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
@@ -108,6 +108,10 @@ def test_one_replica_acts_and_the_other_takes_over(
             assert _metric(high_metrics, "bolna_sip_kamailio_reloads_total") >= 1
             # Kopf starts every replica paused and leaves the standby so, silently.
             assert "Resuming operations" not in low.log()
+            # What the "no replica acting" alert reads: 1 on the acting one, 0 on the other.
+            wait_for("acting=1 on high, 0 on low", lambda: (
+                _metric(high_metrics, "bolna_sip_operator_acting"),
+                _metric(low_metrics, "bolna_sip_operator_acting")) == (1, 0), timeout=20)
 
             high.stop()  # a rollout: the acting replica goes; its peering entry with it
             trunks.create(namespace, _trunk("second", 10))
@@ -120,3 +124,5 @@ def test_one_replica_acts_and_the_other_takes_over(
                                second["status"]["dispatcher"]["setId"]}
             assert condition(trunks.get(namespace, "first"), "Synced")["status"] == "True"
             assert "Resuming operations after the pause" in low.log()
+            wait_for("acting=1 on low", lambda: _metric(
+                low_metrics, "bolna_sip_operator_acting") == 1, timeout=20)
