@@ -1,17 +1,15 @@
-"""Find the ``promtool`` binary that ``hack/install-promtool.sh`` builds.
+"""Find the ``promtool`` binary that ``hack/install-promtool.sh`` builds (see
+:mod:`.go_tools`).
 
 The alert tests check the chart's PrometheusRule with Prometheus' own ``promtool``
-(``check rules``, ``test rules``). Like helm it is built once per machine from its Go
-module and cached; tests use that pinned build, or ``$PROMTOOL_BIN`` when set. A
-missing promtool is an error that says how to get it, never a reason to skip.
+(``check rules``, ``test rules``): the pinned build, or ``$PROMTOOL_BIN`` when set.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from .control_plane import CACHE_DIR_ENV
+from .go_tools import GoToolNotFoundError, cached_go_tool, find_go_tool
 
 __all__ = ["PROMTOOL_BIN_ENV", "PROMTOOL_VERSION", "PromtoolNotFoundError",
            "default_promtool", "find_promtool"]
@@ -23,30 +21,20 @@ PROMTOOL_VERSION = "v0.316.0"
 PROMTOOL_BIN_ENV = "PROMTOOL_BIN"
 
 
-class PromtoolNotFoundError(RuntimeError):
+class PromtoolNotFoundError(GoToolNotFoundError):
     """No usable promtool: run ``hack/install-promtool.sh`` (or ``hack/setup.sh``)."""
 
 
 def default_promtool() -> Path:
     """Where ``hack/install-promtool.sh`` puts the pinned promtool."""
-    cache_env = os.environ.get(CACHE_DIR_ENV)
-    cache = Path(cache_env) if cache_env else Path.home() / ".cache" / "bolna-sip-operator"
-    return cache / f"promtool-{PROMTOOL_VERSION}" / "bin" / "promtool"
+    return cached_go_tool("promtool", PROMTOOL_VERSION)
 
 
 def find_promtool() -> Path:
     """``$PROMTOOL_BIN`` when set, else the cached build of ``hack/install-promtool.sh``.
 
     Raises:
-        PromtoolNotFoundError: the binary is missing or not executable; the message
-            says how to build it.
+        PromtoolNotFoundError: the binary is missing or not executable.
     """
-    env_bin = os.environ.get(PROMTOOL_BIN_ENV)
-    promtool = Path(env_bin).expanduser() if env_bin else default_promtool()
-    if not os.access(promtool, os.X_OK):
-        source = f"${PROMTOOL_BIN_ENV}" if env_bin else "the build cache"
-        raise PromtoolNotFoundError(
-            f"promtool not found at {promtool} ({source}). Run hack/install-promtool.sh "
-            f"to build promtool {PROMTOOL_VERSION} once per machine (a few minutes; "
-            f"hack/setup.sh does it too), or set {PROMTOOL_BIN_ENV} to a promtool binary.")
-    return promtool
+    return find_go_tool("promtool", PROMTOOL_VERSION, PROMTOOL_BIN_ENV,
+                        "hack/install-promtool.sh", PromtoolNotFoundError)
