@@ -8,7 +8,7 @@
 #   hack/setup.sh python     only the Python environment
 #   hack/setup.sh cluster    all of the above, and what the kind cluster tier needs: the
 #                            Docker engine (started when not running), the kind node
-#                            image and the project's images (the first time ~25 min)
+#                            image and the project's images (the first time ~20 min)
 #
 # Environment: BOLNA_CACHE_DIR (default ~/.cache/bolna-sip-operator) holds the built
 # kube-apiserver, etcd and helm, shared by every checkout on the machine.
