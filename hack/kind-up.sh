@@ -63,10 +63,9 @@ fail() { printf 'kind-up: %s\n' "$*" >&2; exit 1; }
 step "setup (Python environment, kubectl, helm; the first time builds them)"
 hack/setup.sh all | sed 's/^/    /'
 hack/install-docker.sh
-k8s_bin=$(hack/build-control-plane.sh --node 2>/dev/null | tail -n 1) || true
-[ -x "$k8s_bin/kubectl" ] || k8s_bin=$(hack/build-control-plane.sh --node | tail -n 1)
+k8s_bin=$(hack/build-control-plane.sh --node | tail -n 1)
 kubectl() { "$k8s_bin/kubectl" --context "$context" "$@"; }
-helm_bin=$(hack/install-helm.sh 2>/dev/null | tail -n 1)
+helm_bin=$(hack/install-helm.sh | tail -n 1)
 kind_bin=$(hack/go-install.sh sigs.k8s.io/kind "$KIND_VERSION" | tail -n 1)
 # kind calls 'docker'; hack/kind/docker passes through, adapting --privileged where
 # this machine cannot grant it (see that file).
