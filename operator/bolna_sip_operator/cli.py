@@ -217,143 +217,73 @@ The default Bolna API token is read from the file given by --token-file (a mount
 Secret) or from the environment variable BOLNA_API_TOKEN, never from a flag, so it does
 not show in the process list. SipTrunks with spec.apiTokenSecretRef use their own.
 
-Every flag can also be set as BOLNA_SIP_<FLAG> (e.g. BOLNA_SIP_DRIFT_INTERVAL=60).
+Every flag can also be set in the environment as BOLNA_SIP_<FLAG> (named with each
+flag above); a flag wins over its variable, which wins over the default. A repeatable
+flag takes a comma-separated list there (BOLNA_SIP_NAMESPACE=team-a,team-b), a switch
+1 or 0 (BOLNA_SIP_DEBUG=1).
 
 examples:
   BOLNA_API_TOKEN=... bolna-sip-operator run
   bolna-sip-operator run --token-file /var/run/bolna/token --namespace telephony
   bolna-sip-operator run --bolna-url http://127.0.0.1:8055 --drift-interval 30 --debug
+  BOLNA_SIP_DRIFT_INTERVAL=60 bolna-sip-operator run --kamailio-rpc \\
+      http://127.0.0.1:5071/RPC --dispatcher-file d.list --address-file a.list
 """
 
 
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .config import env_default
+    from .config import ENV_PREFIX, SETTING_GROUPS, OperatorSettings, ProcessSettings
+    from .flags import HelpFormatter, add_flags
 
     run = commands.add_parser(
         "run", help="run the operator against the current cluster",
-        description="Keep Bolna equal to every SipTrunk in the cluster.",
-        epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--bolna-url", default=env_default("bolna-url", "https://api.bolna.ai"),
-                     help="Bolna API base URL (default %(default)s)")
-    run.add_argument("--token-file", default=env_default("token-file"), metavar="FILE",
-                     help="file holding the default Bolna API token")
-    run.add_argument("--drift-interval", type=float,
-                     default=float(env_default("drift-interval", "300") or 300),
-                     metavar="SECONDS",
-                     help="seconds between drift checks against Bolna (default %(default)s)")
-    run.add_argument("--request-timeout", type=float,
-                     default=float(env_default("request-timeout", "10") or 10),
-                     metavar="SECONDS", help="Bolna call timeout (default %(default)s)")
-    run.add_argument("--rate-limit", type=int,
-                     default=int(env_default("rate-limit", "950") or 950), metavar="N",
-                     help="Bolna calls per minute per account; Bolna allows 1000 "
-                          "(default %(default)s)")
-    run.add_argument("--namespace", action="append", default=[], metavar="NS",
-                     help="watch only this namespace (repeat; globs like 'team-*' work); "
-                          "default: all namespaces")
-    run.add_argument("--kubeconfig", default=env_default("kubeconfig"), metavar="FILE",
-                     help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
-    run.add_argument("--health-port", type=int,
-                     default=int(env_default("health-port", "8080") or 8080), metavar="PORT",
-                     help="serve the liveness probe on 127.0.0.1:PORT/healthz, or 0 for "
-                          "none (default %(default)s)")
-    run.add_argument("--health-host", default=env_default("health-host", "127.0.0.1"),
-                     metavar="ADDR", help="address of the liveness probe (default "
-                                          "%(default)s; 0.0.0.0 in a pod)")
-    run.add_argument("--kamailio-rpc", action="append", default=list(filter(None, (
-                         env_default("kamailio-rpc") or "").split(","))), metavar="URL",
-                     help="JSON-RPC URL of a Kamailio replica, e.g. http://127.0.0.1:5071/RPC "
-                          "(repeat per replica); without it the SIP edge is not managed")
-    run.add_argument("--dispatcher-file", default=env_default("dispatcher-file"),
-                     metavar="FILE", help="the dispatcher list file the replicas load")
-    run.add_argument("--address-file", default=env_default("address-file"), metavar="FILE",
-                     help="the permissions address file the replicas load")
-    run.add_argument("--reload-delta", type=float,
-                     default=float(env_default("reload-delta", "5") or 5), metavar="SECONDS",
-                     help="Kamailio's reload_delta: seconds between reloads (default "
-                          "%(default)s)")
-    run.add_argument("--health-interval", type=float,
-                     default=float(env_default("health-interval", "5") or 5),
-                     metavar="SECONDS",
-                     help="seconds between reads of gateway health (default %(default)s)")
-    run.add_argument("--probe-settle", type=float,
-                     default=float(env_default("probe-settle", "30") or 30), metavar="SECONDS",
-                     help="seconds after a reload by which Kamailio has probed every gateway "
-                          "(probing threshold x ping interval + OPTIONS timeout); a gateway "
-                          "is not reported Healthy on a fresh reload alone (default "
-                          "%(default)s)")
-    run.add_argument("--kamailio-service", default=env_default("kamailio-service"),
-                     metavar="NAMESPACE/NAME",
-                     help="in a cluster: the Kamailio Service whose ready endpoints "
-                          "(EndpointSlices) are the replicas to reload and verify")
-    run.add_argument("--kamailio-rpc-port", default=env_default("kamailio-rpc-port", "rpc"),
-                     metavar="NAME",
-                     help="name of that Service's JSON-RPC port (default %(default)s)")
-    run.add_argument("--lists-configmap", default=env_default("lists-configmap"),
-                     metavar="NAMESPACE/NAME",
-                     help="in a cluster: write dispatcher.list and address.list into this "
-                          "ConfigMap, which the Kamailio pods mount (instead of files)")
-    run.add_argument("--propagation-timeout", type=float,
-                     default=float(env_default("propagation-timeout", "180") or 180),
-                     metavar="SECONDS",
-                     help="how long a replica may take to see a changed ConfigMap before "
-                          "it counts as Pending; the kubelet syncs about once a minute "
-                          "(default %(default)s)")
-    run.add_argument("--peering", default=env_default("peering"), metavar="NAME",
-                     help="run as one of several replicas: those sharing this Kopf peering "
-                          "name elect one to act, the others wait (needs the KopfPeering "
-                          "CRDs and object, which the Helm chart installs); default: "
-                          "standalone, exactly one operator may run")
-    run.add_argument("--priority", type=int,
-                     default=int(env_default("priority", "0") or 0) or None, metavar="N",
-                     help="peering priority: the highest acts (default: random, so two "
-                          "replicas never tie)")
-    run.add_argument("--metrics-port", type=int,
-                     default=int(env_default("metrics-port", "0") or 0), metavar="PORT",
-                     help="serve Prometheus metrics on --health-host:PORT/metrics; 0 for "
-                          "none (default %(default)s)")
-    run.add_argument("--debug", action="store_true",
-                     default=(env_default("debug", "") or "").lower() in ("1", "true"),
-                     help="log at DEBUG level (secrets are never logged)")
+        description="Keep Bolna and the Kamailio SIP edge equal to every SipTrunk in the "
+                    "cluster.",
+        epilog=_RUN_EPILOG, formatter_class=HelpFormatter, allow_abbrev=False)
+    add_flags(run, (OperatorSettings, ProcessSettings), ENV_PREFIX, SETTING_GROUPS)
+    # A token given as a flag would show in ps; refuse it without echoing it back.
+    run.add_argument("--token", "--api-token", "--default-token", action=_RefuseToken,
+                     help=argparse.SUPPRESS)
+
+
+class _RefuseToken(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser.error(f"{option_string}: the token is never a flag (it would show in the "
+                     "process list): use --token-file FILE or BOLNA_API_TOKEN")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from pydantic import ValidationError
-
-    from .config import OperatorSettings, token_from_environment
+    from .config import ENV_PREFIX, OperatorSettings, ProcessSettings, token_from_environment
+    from .flags import SettingsError, read_settings, unknown_variables
     from .runner import run
 
+    for name in unknown_variables((OperatorSettings, ProcessSettings), os.environ,
+                                  ENV_PREFIX):
+        print(f"warning: {name} is not a setting of 'run' (see --help); ignored",
+              file=sys.stderr)
+    problems: list[str] = []
+    token = process = settings = None
     try:
-        token = token_from_environment(Path(args.token_file) if args.token_file else None)
-        settings = OperatorSettings(
-            bolna_url=args.bolna_url, default_token=token,
-            drift_interval=args.drift_interval, request_timeout=args.request_timeout,
-            rate_limit_per_minute=args.rate_limit, namespaces=tuple(args.namespace),
-            kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, debug=args.debug,
-            kamailio_rpc=tuple(args.kamailio_rpc),
-            dispatcher_file=Path(args.dispatcher_file) if args.dispatcher_file else None,
-            address_file=Path(args.address_file) if args.address_file else None,
-            reload_delta=args.reload_delta, health_interval=args.health_interval,
-            probe_settle=args.probe_settle, kamailio_service=args.kamailio_service,
-            kamailio_rpc_port=args.kamailio_rpc_port, lists_configmap=args.lists_configmap,
-            propagation_timeout=args.propagation_timeout, peering=args.peering,
-            priority=args.priority)
-    except ValidationError as error:
-        for problem in error.errors():
-            print(f"error: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        process = read_settings(ProcessSettings, args, os.environ, ENV_PREFIX)
+        token = token_from_environment(process.token_file)
+    except SettingsError as error:
+        problems += error.problems
+    except OSError as error:
+        problems.append(f"cannot read --token-file: {error}")
+    try:
+        settings = read_settings(OperatorSettings, args, os.environ, ENV_PREFIX,
+                                 default_token=token)
+    except SettingsError as error:
+        problems += error.problems
+    if problems or process is None or settings is None:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
         return 2
     if token is None:
         print("warning: no default Bolna token (BOLNA_API_TOKEN or --token-file): only "
               "SipTrunks with spec.apiTokenSecretRef can be reconciled", file=sys.stderr)
-    liveness = (f"http://{args.health_host}:{args.health_port}/healthz"
-                if args.health_port else None)
-    metrics = (args.health_host, args.metrics_port) if args.metrics_port else None
-    run(settings, liveness_endpoint=liveness, metrics=metrics)
+    run(settings, liveness_endpoint=process.liveness_endpoint, metrics=process.metrics)
     return 0
 
 

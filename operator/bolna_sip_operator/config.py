@@ -1,9 +1,18 @@
-"""Operator settings: one typed model, filled from flags and environment variables.
+"""Operator settings: typed models, the one definition of every setting.
 
-Every setting has a flag (``bolna-sip-operator run --help``) and an environment variable
-(``BOLNA_SIP_<NAME>``), so the same image runs from a Helm chart (env) and a terminal
-(flags). The default Bolna token is a secret value: read from an env var or a file,
-never from a flag (a flag shows in ``ps``), and never printed.
+Each field is one setting. ``bolna-sip-operator run`` builds its flags from these fields
+(:mod:`.flags`): the flag is the field's name in kebab case (or ``flag`` in its
+``json_schema_extra``), the environment variable is ``BOLNA_SIP_<FLAG>``, the help is
+the description, the default and the variable's name, grouped under ``group`` with
+``metavar``, and the value is converted and checked by the field's own type and
+constraints. A new setting is one new field here; nothing else changes.
+
+Two models: :class:`OperatorSettings` is what the operator does (handed to Kopf's
+memo); :class:`ProcessSettings` is how the process is served and where its default
+token comes from (probe and metrics ports, the token file), used by the command alone.
+
+The default Bolna token is a secret value: read from a file or the environment variable
+``BOLNA_API_TOKEN``, never from a flag (a flag shows in ``ps``), and never printed.
 """
 
 from __future__ import annotations
@@ -12,9 +21,44 @@ import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.config import JsonDict
+
+from .bolna.client import DEFAULT_BASE_URL
 
 ENV_PREFIX = "BOLNA_SIP_"
 TOKEN_ENV = "BOLNA_API_TOKEN"
+
+# The groups of ``run --help``, in the order shown, each with a line that says what
+# its settings are for. Every field names one of them.
+BOLNA = "Bolna"
+KUBERNETES = "Kubernetes"
+REPLICAS = "Replicas"
+SIP_EDGE = "SIP edge (Kamailio)"
+PROBES = "Probes and metrics"
+LOGGING = "Logging"
+SETTING_GROUPS: dict[str, str] = {
+    BOLNA: ("Bolna's API and the default account. The default token is read from "
+            "--token-file or BOLNA_API_TOKEN, never from a flag; a SipTrunk with "
+            "spec.apiTokenSecretRef uses its own."),
+    KUBERNETES: "The cluster to watch.",
+    REPLICAS: ("Several operator replicas with one acting (Kopf peering; the Helm chart "
+               "installs the KopfPeering CRDs and object)."),
+    SIP_EDGE: ("Keep the Kamailio replicas' dispatcher sets and allowed addresses equal "
+               "to the SipTrunks. Without --kamailio-rpc or --kamailio-service the SIP "
+               "edge is not managed. Lists go to files (--dispatcher-file and "
+               "--address-file) or, in a cluster, to a ConfigMap (--lists-configmap)."),
+    PROBES: "Kopf's liveness endpoint and the Prometheus metrics.",
+    LOGGING: "Secrets are never logged, at any level.",
+}
+
+
+def _cli(group: str, metavar: str | None = None, *, flag: str | None = None) -> JsonDict:
+    """The command-line metadata of a field (its ``json_schema_extra``)."""
+    return {"group": group, "metavar": metavar, "flag": flag}
+
+
+NO_FLAG: JsonDict = {"flag": False}
+"""``json_schema_extra`` of a field that is never a flag nor an environment variable."""
 
 
 class OperatorSettings(BaseModel):
@@ -22,58 +66,80 @@ class OperatorSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    bolna_url: str = Field(default="https://api.bolna.ai",
-                           description="Base URL of Bolna's API.")
+    bolna_url: str = Field(
+        default=DEFAULT_BASE_URL, description="Base URL of Bolna's API.",
+        json_schema_extra=_cli(BOLNA, "URL"))
     default_token: SecretStr | None = Field(
-        default=None, description="Bolna API token for SipTrunks without apiTokenSecretRef.")
+        default=None, json_schema_extra=NO_FLAG,
+        description=("Bolna API token for SipTrunks without apiTokenSecretRef (from "
+                     "--token-file or BOLNA_API_TOKEN, never a flag)."))
     drift_interval: float = Field(
-        default=300.0, gt=0,
-        description="Seconds between checks of Bolna for changes made outside the operator.")
-    request_timeout: float = Field(default=10.0, gt=0,
-                                   description="Seconds before a Bolna call times out.")
+        default=300.0, gt=0, json_schema_extra=_cli(BOLNA, "SECONDS"),
+        description=("Seconds between checks of Bolna for changes made outside the "
+                     "operator: one list of trunks per account, and every changed trunk "
+                     "put back."))
+    request_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds before a Bolna call times out.",
+        json_schema_extra=_cli(BOLNA, "SECONDS"))
     rate_limit_per_minute: int = Field(
-        default=950, gt=0,
+        default=950, gt=0, json_schema_extra=_cli(BOLNA, "N", flag="rate-limit"),
         description="Bolna calls per minute per account (Bolna allows 1000).")
     namespaces: tuple[str, ...] = Field(
-        default=(), description="Namespaces to watch; empty: all namespaces.")
+        default=(), json_schema_extra=_cli(KUBERNETES, "NS", flag="namespace"),
+        description=("Watch only this namespace (globs like 'team-*' work). None given: all "
+                     "namespaces."))
     kubeconfig: Path | None = Field(
-        default=None, description="kubeconfig file; absent: in-cluster, then ~/.kube/config.")
-    debug: bool = Field(default=False, description="Log at DEBUG level.")
+        default=None, json_schema_extra=_cli(KUBERNETES, "FILE"),
+        description="kubeconfig file. Unset: in-cluster, then $KUBECONFIG or ~/.kube/config.")
+    debug: bool = Field(
+        default=False, json_schema_extra=_cli(LOGGING),
+        description="Log the operator's and Kopf's decisions at DEBUG level.")
     kamailio_rpc: tuple[str, ...] = Field(
-        default=(), description="JSON-RPC URLs of the Kamailio replicas; empty: no SIP edge.")
+        default=(), json_schema_extra=_cli(SIP_EDGE, "URL"),
+        description=("JSON-RPC URL of a Kamailio replica, e.g. http://127.0.0.1:5071/RPC; "
+                     "one per replica."))
     dispatcher_file: Path | None = Field(
-        default=None, description="Dispatcher list file the replicas load.")
+        default=None, json_schema_extra=_cli(SIP_EDGE, "FILE"),
+        description="The dispatcher list file the replicas load.")
     address_file: Path | None = Field(
-        default=None, description="Permissions address file the replicas load.")
+        default=None, json_schema_extra=_cli(SIP_EDGE, "FILE"),
+        description="The permissions address file the replicas load.")
     reload_delta: float = Field(
-        default=5.0, gt=0, description="Kamailio's reload_delta: seconds between reloads.")
+        default=5.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        description="Kamailio's reload_delta: seconds between reloads.")
     probe_settle: float = Field(
-        default=30.0, gt=0,
-        description=("Seconds after a reload by which a dead gateway has failed its probes "
-                     "(probing threshold x ping interval + OPTIONS timeout)."))
+        default=30.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        description=("Seconds after a reload by which Kamailio has probed every gateway "
+                     "(probing threshold x ping interval + OPTIONS timeout); a gateway is "
+                     "not reported Healthy on a fresh reload alone."))
     health_interval: float = Field(
-        default=5.0, gt=0, description="Seconds between reads of gateway health.")
+        default=5.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        description="Seconds between reads of gateway health.")
     kamailio_service: str | None = Field(
-        default=None,
-        description=("NAMESPACE/NAME of the Kamailio Service: its ready EndpointSlice "
-                     "endpoints are the replicas (in-cluster, instead of --kamailio-rpc)."))
+        default=None, json_schema_extra=_cli(SIP_EDGE, "NAMESPACE/NAME"),
+        description=("In a cluster, instead of --kamailio-rpc: the Kamailio Service whose "
+                     "ready endpoints (EndpointSlices) are the replicas to reload and "
+                     "verify."))
     kamailio_rpc_port: str = Field(
-        default="rpc", description="Name of the Service port that serves Kamailio's JSON-RPC.")
+        default="rpc", json_schema_extra=_cli(SIP_EDGE, "NAME"),
+        description="Name of that Service's port that serves Kamailio's JSON-RPC.")
     lists_configmap: str | None = Field(
-        default=None,
-        description=("NAMESPACE/NAME of the ConfigMap the Kamailio pods mount: the operator "
-                     "writes dispatcher.list and address.list into it (instead of files)."))
+        default=None, json_schema_extra=_cli(SIP_EDGE, "NAMESPACE/NAME"),
+        description=("In a cluster, instead of files: write dispatcher.list and "
+                      "address.list into this ConfigMap, which the Kamailio pods mount."))
     propagation_timeout: float = Field(
-        default=180.0, gt=0,
-        description=("Seconds a replica may take to see a new ConfigMap (the kubelet syncs "
-                     "mounted ConfigMaps about once a minute) before it counts as Pending."))
+        default=180.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        description=("How long a replica may take to see a changed ConfigMap before it "
+                     "counts as Pending (the kubelet syncs mounted ConfigMaps about once "
+                     "a minute)."))
     peering: str | None = Field(
-        default=None,
-        description=("Kopf peering name: replicas that share it elect one to act; unset: "
-                     "standalone (exactly one operator must run)."))
+        default=None, json_schema_extra=_cli(REPLICAS, "NAME"),
+        description=("Kopf peering name: replicas sharing it elect one to act, the others "
+                     "wait. Unset: standalone, exactly one operator may run."))
     priority: int | None = Field(
-        default=None,
-        description="Peering priority; unset: random, so no two replicas tie.")
+        default=None, json_schema_extra=_cli(REPLICAS, "N"),
+        description=("Peering priority: the highest live replica acts. Unset: random, so "
+                     "two replicas never tie."))
 
     @model_validator(mode="after")
     def _edge_parts_agree(self) -> OperatorSettings:
@@ -102,14 +168,49 @@ class OperatorSettings(BaseModel):
         return bool(self.kamailio_rpc or self.kamailio_service)
 
 
+class ProcessSettings(BaseModel):
+    """How the ``run`` process is served, and where its default token comes from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_file: Path | None = Field(
+        default=None, json_schema_extra=_cli(BOLNA, "FILE"),
+        description=("File holding the default Bolna API token (a mounted Secret); wins "
+                     f"over {TOKEN_ENV}."))
+    health_port: int = Field(
+        default=8080, ge=0, le=65535, json_schema_extra=_cli(PROBES, "PORT"),
+        description="Serve the liveness probe on --health-host:PORT/healthz; 0 for none.")
+    health_host: str = Field(
+        default="127.0.0.1", json_schema_extra=_cli(PROBES, "ADDR"),
+        description=("Address of the liveness probe and the metrics (0.0.0.0 in a pod; "
+                     "the image sets it)."))
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, json_schema_extra=_cli(PROBES, "PORT"),
+        description="Serve Prometheus metrics on --health-host:PORT/metrics; 0 for none.")
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> ProcessSettings:
+        if self.metrics_port and self.metrics_port == self.health_port:
+            raise ValueError("--metrics-port and --health-port must differ "
+                             f"(both {self.health_port})")
+        return self
+
+    @property
+    def liveness_endpoint(self) -> str | None:
+        """Kopf's liveness URL, or None for no probe."""
+        if not self.health_port:
+            return None
+        return f"http://{self.health_host}:{self.health_port}/healthz"
+
+    @property
+    def metrics(self) -> tuple[str, int] | None:
+        """Where to serve metrics (host, port), or None for nowhere."""
+        return (self.health_host, self.metrics_port) if self.metrics_port else None
+
+
 def token_from_environment(token_file: Path | None) -> SecretStr | None:
     """The default token: a file (mounted Secret) wins over the environment variable."""
     if token_file is not None:
         return SecretStr(token_file.read_text(encoding="utf-8").strip())
     value = os.environ.get(TOKEN_ENV)
     return SecretStr(value) if value else None
-
-
-def env_default(name: str, default: str | None = None) -> str | None:
-    """The environment's value for a setting (``BOLNA_SIP_<NAME>``), else the default."""
-    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)
