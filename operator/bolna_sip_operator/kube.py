@@ -6,6 +6,11 @@ Kopf does not offer: reading a Secret's key, writing status in the middle of a r
 and reading a SipTrunk when a Secret, not the trunk, changed. kubernetes_asyncio is the
 official client's API on asyncio, which Kopf runs on; the official client itself is
 synchronous and would block Kopf's event loop.
+
+Every write names the field manager ``bolna-sip-operator`` (``FIELD_MANAGER``), so that
+``managedFields`` says which fields the operator owns; without it the apiserver names the
+manager after the User-Agent, which for this client is ``OpenAPI-Generator``. The
+User-Agent is set too, for the audit log and for any write that might forget the name.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import SecretStr
 
+from . import __version__
 from .model import names
+
+FIELD_MANAGER = "bolna-sip-operator"
+"""The field manager of every write the operator makes through this module."""
+USER_AGENT = f"{FIELD_MANAGER}/{__version__}"
 
 
 class SecretUnavailable(Exception):  # noqa: N818 (a state, not a bug)
@@ -40,10 +50,11 @@ class SecretValue:
 
 
 class Kube:
-    """Secrets, SipTrunk status and annotations."""
+    """Secrets, SipTrunk status and annotations, Events."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
+        api.user_agent = USER_AGENT
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
         self._discovery = client.DiscoveryV1Api(api)
@@ -117,7 +128,7 @@ class Kube:
         """Merge-patch the status subresource (null deletes a field)."""
         await self._custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
             names.GROUP, names.VERSION, namespace, names.PLURAL, name, {"status": status},
-            _content_type="application/merge-patch+json")
+            field_manager=FIELD_MANAGER, _content_type="application/merge-patch+json")
 
     async def patch_annotations(self, namespace: str, name: str,
                                 annotations: dict[str, str | None]) -> None:
@@ -125,7 +136,7 @@ class Kube:
         await self._custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
             names.GROUP, names.VERSION, namespace, names.PLURAL, name,
             {"metadata": {"annotations": annotations}},
-            _content_type="application/merge-patch+json")
+            field_manager=FIELD_MANAGER, _content_type="application/merge-patch+json")
 
     async def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
         """A Service's EndpointSlices, as plain dicts (camelCase keys, as stored)."""
@@ -154,13 +165,40 @@ class Kube:
                     labels={"app.kubernetes.io/managed-by": "bolna-sip-operator"}),
                 data=data)
             try:
-                await self._core.create_namespaced_config_map(namespace, body)
+                await self._core.create_namespaced_config_map(
+                    namespace, body, field_manager=FIELD_MANAGER)
                 return
             except ApiException as error:
                 if error.status != 409:
                     raise
         await self._core.patch_namespaced_config_map(  # type: ignore[call-arg]
-            name, namespace, {"data": data}, _content_type="application/merge-patch+json")
+            name, namespace, {"data": data}, field_manager=FIELD_MANAGER,
+            _content_type="application/merge-patch+json")
+
+    async def create_event(self, namespace: str, event: dict[str, Any]) -> bool:
+        """Create a core/v1 Event; False when its name is taken (409), so the caller can
+        pick another name."""
+        try:
+            # A dict is sent as it is (camelCase keys), like the patches above.
+            await self._core.create_namespaced_event(
+                namespace, event, field_manager=FIELD_MANAGER)  # type: ignore[arg-type]
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    async def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        """Merge-patch a core/v1 Event; False when it is gone (404: expired or deleted)."""
+        try:
+            await self._core.patch_namespaced_event(  # type: ignore[call-arg]
+                name, namespace, patch, field_manager=FIELD_MANAGER,
+                _content_type="application/merge-patch+json")
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
 
     async def get_cluster_object(self, group: str, version: str, plural: str, name: str
                                  ) -> dict[str, Any] | None:
