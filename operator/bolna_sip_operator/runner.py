@@ -35,11 +35,13 @@ def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
         from .metrics import serve
 
         serve(metrics[1], metrics[0])
-    os.environ["BOLNA_SIP_DRIFT_INTERVAL"] = str(settings.drift_interval)
     if settings.kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(settings.kubeconfig)
     configure_logging(settings.debug)
-    from . import handlers  # noqa: F401 (registers the handlers with Kopf)
+    from .handlers import register
+
+    registry = kopf.OperatorRegistry()
+    register(registry, settings)
 
     identity = own_identity()
     priority = settings.priority if settings.priority is not None else random_priority()
@@ -55,5 +57,6 @@ def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         memo=kopf.Memo(config=settings, identity=identity, priority=priority),
+        registry=registry,
         liveness_endpoint=liveness_endpoint,
     )

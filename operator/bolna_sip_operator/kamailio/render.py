@@ -202,15 +202,6 @@ class Renderer:
         return rendered
 
 
-def allocate_set_id(taken: Iterable[int]) -> int:
-    """The lowest set ID not in use (set IDs start at 1)."""
-    used = set(taken)
-    candidate = 1
-    while candidate in used:
-        candidate += 1
-    return candidate
-
-
 def _check_identity(route: TrunkRoute) -> None:
     if route.set_id < 1:
         raise ValueError(f"set ID {route.set_id} is not positive")

@@ -26,6 +26,8 @@ class Verdict:
     status: Status
     reason: str
     message: str
+    generation: int | None = None
+    """The generation this verdict describes; None: the one given to ``set_conditions``."""
 
 
 def now_rfc3339() -> str:
@@ -44,7 +46,8 @@ def set_conditions(current: list[ConditionDict], verdicts: list[Verdict], genera
         by_type[verdict.type] = {
             "type": verdict.type,
             "status": verdict.status,
-            "observedGeneration": generation,
+            "observedGeneration": (verdict.generation if verdict.generation is not None
+                                   else generation),
             "lastTransitionTime": stamp if changed or old is None
             else old.get("lastTransitionTime", stamp),
             "reason": verdict.reason,
@@ -57,26 +60,3 @@ def set_conditions(current: list[ConditionDict], verdicts: list[Verdict], genera
 def find(conditions: list[ConditionDict], type_: str) -> ConditionDict | None:
     """The condition of that type, if set."""
     return next((c for c in conditions if c.get("type") == type_), None)
-
-
-def derive_ready(conditions: list[ConditionDict]) -> Verdict | None:
-    """Ready from its parts when the SIP edge is managed: Bolna synced, Kamailio loaded,
-    and a gateway answering (or probing off). None while Bolna is not synced: the
-    Bolna reconcile then says why itself."""
-    synced = find(conditions, "Synced") or {}
-    if synced.get("status") != "True":
-        return None
-    dispatcher = find(conditions, "DispatcherSynced") or {}
-    if dispatcher.get("status") != "True":
-        return Verdict("Ready", "False", "Updating",
-                       "Bolna matches spec; waiting for Kamailio to load the trunk: "
-                       + str(dispatcher.get("message") or "not synced yet"))
-    gateways = find(conditions, "GatewaysHealthy") or {}
-    reason = gateways.get("reason")
-    if reason == "AllUnhealthy":
-        return Verdict("Ready", "False", "NoHealthyGateway", str(gateways.get("message")))
-    if reason in ("AllHealthy", "SomeUnhealthy", "ProbingDisabled"):
-        return Verdict("Ready", "True", "Available",
-                       f"Bolna and Kamailio match spec; {gateways.get('message')}")
-    return Verdict("Ready", "False", "Updating",
-                   "Bolna and Kamailio match spec; waiting for the first OPTIONS probes")

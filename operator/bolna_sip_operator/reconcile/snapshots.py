@@ -10,43 +10,62 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+from ..bolna.wire import Trunk
 
 
 class _Lister(Protocol):
-    async def list_trunks(self) -> list[Any]: ...
+    async def list_trunks(self) -> list[Trunk]: ...
+
+
+FAILURE_MEMORY = 60.0
+"""Seconds a failed list answers for the account's drift checks (at most max_age)."""
 
 
 @dataclass
 class _Snapshot:
     taken_at: float = 0.0
-    trunks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    written: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    trunks: dict[str, Trunk] = field(default_factory=dict)
+    written: dict[str, tuple[float, Trunk]] = field(default_factory=dict)
     """What this operator wrote, with when: kept across a list that was already in
     flight when the write happened (Bolna may have served the list before it)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failure: Exception | None = None
+    """The last list's error: the drift checks of the account share it for a while, so
+    an outage costs one failed list per ``FAILURE_MEMORY``, not one per trunk."""
+    failed_at: float = 0.0
 
 
 class AccountSnapshots:
     """The latest list of each account's trunks, and how old it is."""
 
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._accounts: dict[str, _Snapshot] = {}
         self.lists = 0
         """List calls made, for benchmarks and tests."""
 
     async def trunk(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
-                    ) -> dict[str, Any] | None:
+                    ) -> Trunk | None:
         """The trunk as Bolna listed it at most ``max_age`` seconds ago; None if absent."""
         snapshot = self._accounts.setdefault(account, _Snapshot())
         async with snapshot.lock:
+            if snapshot.failure is not None and self._clock() - snapshot.failed_at < min(
+                    max_age, FAILURE_MEMORY):
+                raise snapshot.failure  # Bolna failed moments ago: do not ask again
             if self._clock() - snapshot.taken_at > max_age or not snapshot.taken_at:
                 asked_at = self._clock()
-                listed = await bolna.list_trunks()
                 self.lists += 1
-                snapshot.trunks = {str(t.id): t.model_dump(mode="json") for t in listed}
+                try:
+                    listed = await bolna.list_trunks()
+                except Exception as error:
+                    snapshot.failure, snapshot.failed_at = error, self._clock()
+                    raise
+                snapshot.failure = None
+                snapshot.trunks = {str(t.id): t for t in listed}
                 snapshot.written = {key: entry for key, entry in snapshot.written.items()
                                     if entry[0] >= asked_at}
                 snapshot.trunks.update({key: trunk for key, (_, trunk)
@@ -54,10 +73,10 @@ class AccountSnapshots:
                 snapshot.taken_at = self._clock()
         return snapshot.trunks.get(trunk_id)
 
-    def remember(self, account: str, trunk: dict[str, Any]) -> None:
+    def remember(self, account: str, trunk: Trunk) -> None:
         """Keep the snapshot current with what this operator just wrote."""
         snapshot = self._accounts.setdefault(account, _Snapshot())
-        key = str(trunk["id"])
+        key = str(trunk.id)
         snapshot.written[key] = (self._clock(), trunk)
         if snapshot.taken_at:
             snapshot.trunks[key] = trunk

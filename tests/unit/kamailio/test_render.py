@@ -11,7 +11,6 @@ from bolna_sip_operator.kamailio.render import (
     HEADER,
     Renderer,
     TrunkRoute,
-    allocate_set_id,
     render,
 )
 from bolna_sip_operator.model.spec import Gateway, SipTrunkSpec
@@ -71,11 +70,6 @@ def test_a_trunk_that_slipped_past_validation_is_left_out_whole() -> None:
     assert "evil" not in rendered.dispatcher_text
     assert list(rendered.refused) == ["ns/evil"]
     assert "gateways[1].gatewayAddress" in rendered.refused["ns/evil"]
-
-
-def test_set_ids_are_the_lowest_free() -> None:
-    assert allocate_set_id([]) == 1
-    assert allocate_set_id([1, 2, 4]) == 3
 
 
 _hostnames = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z]{2,6}){1,2}",

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
 
+from bolna_sip_operator.bolna.wire import Trunk
 from bolna_sip_operator.reconcile.snapshots import AccountSnapshots
 
 
-@dataclass
-class _Trunk:
-    id: str
+def _trunk(trunk_id: str) -> Trunk:
+    return Trunk(id=trunk_id, name=f"trunk-{trunk_id}")
 
-    def model_dump(self, mode: str) -> dict[str, Any]:
-        return {"id": self.id}
 
 
 class _Bolna:
@@ -22,10 +18,10 @@ class _Bolna:
         self.ids = ids
         self.calls = 0
 
-    async def list_trunks(self) -> list[Any]:
+    async def list_trunks(self) -> list[Trunk]:
         self.calls += 1
         await asyncio.sleep(0.01)
-        return [_Trunk(i) for i in self.ids]
+        return [_trunk(i) for i in self.ids]
 
 
 def test_concurrent_checks_of_one_account_share_one_list() -> None:
@@ -34,11 +30,11 @@ def test_concurrent_checks_of_one_account_share_one_list() -> None:
     bolna = _Bolna(["a", "b"])
 
     async def scenario() -> None:
-        async def check_all() -> list[dict[str, Any] | None]:
+        async def check_all() -> list[Trunk | None]:
             return list(await asyncio.gather(
                 *(snapshots.trunk("acct", bolna, i, 60) for i in "abc")))
 
-        assert await check_all() == [{"id": "a"}, {"id": "b"}, None]
+        assert await check_all() == [_trunk("a"), _trunk("b"), None]
         assert bolna.calls == 1
         now[0] += 30
         await check_all()
@@ -56,9 +52,9 @@ def test_what_the_operator_wrote_is_kept_until_the_next_list() -> None:
 
     async def scenario() -> None:
         await snapshots.trunk("acct", bolna, "a", 60)
-        snapshots.remember("acct", {"id": "new"})
+        snapshots.remember("acct", _trunk("new"))
         snapshots.forget("acct", "a")
-        assert await snapshots.trunk("acct", bolna, "new", 60) == {"id": "new"}
+        assert await snapshots.trunk("acct", bolna, "new", 60) == _trunk("new")
         assert await snapshots.trunk("acct", bolna, "a", 60) is None
         assert bolna.calls == 1
 
@@ -70,16 +66,16 @@ def test_a_trunk_written_while_the_list_was_in_flight_is_not_lost() -> None:
     snapshots = AccountSnapshots(clock=lambda: now[0])
 
     class _Slow(_Bolna):
-        async def list_trunks(self) -> list[Any]:
-            served = [_Trunk(i) for i in self.ids]  # Bolna answers before the create
+        async def list_trunks(self) -> list[Trunk]:
+            served = [_trunk(i) for i in self.ids]  # Bolna answers before the create
             now[0] += 1
-            snapshots.remember("acct", {"id": "created-meanwhile"})
+            snapshots.remember("acct", _trunk("created-meanwhile"))
             self.calls += 1
             return served
 
     async def scenario() -> None:
         bolna = _Slow(["old"])
-        assert await snapshots.trunk("acct", bolna, "created-meanwhile", 60) == {
-            "id": "created-meanwhile"}
+        assert await snapshots.trunk("acct", bolna, "created-meanwhile", 60) == _trunk(
+            "created-meanwhile")
 
     asyncio.run(scenario())

@@ -1,0 +1,172 @@
+"""Gateway health, read from the Kamailio replicas that route the calls.
+
+The poller asks each replica for ``dispatcher.list``, maps destinations back to trunks
+by set ID, and reports a ``HealthReport`` for every trunk whose set is loaded, when its
+gateways' health (or the generation it describes) changed. Steady state writes nothing.
+
+A reload resets every destination in Kamailio to its file flags with counters and
+latency zeroed: a dead gateway reads ``AP`` until its next probes fail, a live one until
+its next probe is answered. So a gateway whose line did not change keeps the health it
+had until Kamailio has probed it again (``next_health``); a reload for one trunk does
+not make every other trunk's gateways Probing. Only gateways new to a set start from
+Probing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..kamailio.health import Health, gateway_health
+from ..kamailio.render import Destination
+from ..kamailio.rpc import ListedDestination, RpcError, Unreachable
+from ..metrics import GATEWAY_HEALTHY
+from ..reconcile.conditions import now_rfc3339
+from ..reconcile.objects import EventSink
+from ..reconcile.observations import GatewayReport, HealthReport, Probing
+from ..reconcile.status_owner import StatusOwner
+from .tables import EdgeTrunk, TableSync
+
+log = logging.getLogger(__name__)
+
+_PREFERENCE: tuple[Health, ...] = ("Healthy", "NotProbed", "Disabled", "Probing",
+                                   "Unhealthy", "Unknown")
+
+
+def next_health(previous: Health | None, flags: str, sampled: bool) -> Health:
+    """A gateway's health from Kamailio's flags, keeping the last verdict across a reset.
+
+    ``sampled``: a probe was answered since the reload (or enough time passed that a
+    dead gateway would have been marked). ``AP`` without a sample is what a reload
+    leaves behind; it says nothing new, so the previous Healthy or Unhealthy stands.
+    """
+    fresh = gateway_health(flags, sampled)
+    if fresh == "Probing" and flags[:1] == "A" and previous in ("Healthy", "Unhealthy"):
+        return previous
+    return fresh
+
+
+def best(healths: list[Health]) -> Health:
+    """Across replicas a gateway counts as up if any replica reaches it."""
+    return min(healths, key=_PREFERENCE.index) if healths else "Unknown"
+
+
+def probing_of(trunk: EdgeTrunk) -> Probing:
+    """Whether Kamailio probes the trunk's gateways at all."""
+    if not trunk.spec.active:
+        return "Inactive"
+    return "Off" if trunk.spec.qualifyFrequency == 0 else "On"
+
+
+@dataclass(frozen=True)
+class _Sample:
+    listed: ListedDestination
+    settled: bool
+
+
+class HealthPoller:
+    """Reads health from every replica; reports per trunk; posts GatewayDown/Up Events."""
+
+    def __init__(self, tables: TableSync, owner: StatusOwner, events: EventSink, *,
+                 probe_settle: float = 30.0, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.tables = tables
+        self.owner = owner
+        self.events = events
+        self.probe_settle = probe_settle
+        """Seconds after a reload by which a dead gateway has failed its probes: an
+        ``AP`` entry older than this is Healthy even without a latency sample."""
+        self._clock = clock
+        self._last: dict[tuple[int, str], GatewayReport] = {}
+        self._settled: dict[tuple[int, str], Health] = {}
+
+    def forget(self, set_id: int | None) -> None:
+        """A trunk left the edge: its gateways' memory and metric series go."""
+        for key in [k for k in self._last if k[0] == set_id]:
+            self._last.pop(key, None)
+            self._settled.pop(key, None)
+
+    async def poll_once(self) -> None:
+        """One poll of every replica, then one report per trunk whose health changed."""
+        samples: dict[tuple[int, str], list[_Sample]] = {}
+        for replica in await self.tables.replicas():
+            settled = self._clock() - self.tables.reloaded_at(replica.url) >= self.probe_settle
+            try:
+                listed = await replica.dispatcher_list()
+            except (Unreachable, RpcError) as error:
+                log.debug("health: %s unreachable: %s", replica.url, error)
+                self.tables.request_sync()  # when it is back, the sync verifies it again
+                continue
+            for destination in listed:
+                samples.setdefault((destination.set_id, destination.uri), []).append(
+                    _Sample(destination, settled))
+        for uid, trunk in self.tables.trunks().items():
+            edge = self.owner.reports(uid).edge
+            loaded = self.tables.loaded_destinations(uid)
+            if edge is None or edge.state != "Loaded" or loaded is None:
+                continue
+            await self._report(uid, trunk, edge.generation, loaded, samples)
+
+    async def _report(self, uid: str, trunk: EdgeTrunk, generation: int,
+                      destinations: list[Destination],
+                      samples: dict[tuple[int, str], list[_Sample]]) -> None:
+        gateways: list[GatewayReport] = []
+        for destination in sorted(destinations, key=lambda d: (d.bolna_priority, -d.priority)):
+            key = (destination.set_id, destination.uri)
+            found = samples.get(key, [])
+            before = self._last.get(key)
+            health = best([next_health(before.health if before else None, s.listed.flags,
+                                       s.listed.sampled or s.settled) for s in found])
+            latencies = [s.listed.latency_avg for s in found if s.listed.latency_avg]
+            since = (before.since if before is not None and before.health == health
+                     else now_rfc3339())
+            gateways.append(GatewayReport(
+                destination.gateway_address, destination.port, destination.uri,
+                destination.bolna_priority, health,
+                found[0].listed.flags if found else None,
+                round(min(latencies), 2) if latencies else None, since))
+        report = HealthReport(generation, tuple(gateways), probing_of(trunk))
+        previous = self.owner.reports(uid).health
+        if previous is not None and _same_health(previous, report):
+            return  # latency moves every poll; only health changes are worth a write
+        for destination, gateway in zip(sorted(destinations, key=lambda d: (
+                d.bolna_priority, -d.priority)), gateways, strict=True):
+            key = (destination.set_id, destination.uri)
+            self._last[key] = gateway
+            self._transition(trunk, key, gateway)
+            GATEWAY_HEALTHY.labels(trunk.namespace, trunk.name, gateway.uri).set(
+                1 if gateway.health == "Healthy" else 0)
+        await self.owner.report(uid, health=report)
+
+    def _transition(self, trunk: EdgeTrunk, key: tuple[int, str], gateway: GatewayReport
+                    ) -> None:
+        # Probing sits between the two states people care about; Events count
+        # transitions between those.
+        was = self._settled.get(key)
+        if gateway.health == "Unhealthy" and was not in (None, "Unhealthy"):
+            self.events(trunk.body, "Warning", "GatewayDown",
+                        f"gateway {gateway.uri} stopped answering OPTIONS")
+        elif gateway.health == "Healthy" and was == "Unhealthy":
+            self.events(trunk.body, "Normal", "GatewayUp",
+                        f"gateway {gateway.uri} answers OPTIONS again")
+        if gateway.health != "Probing":
+            self._settled[key] = gateway.health
+
+    def seed(self, uid: str, set_id: int) -> None:
+        """After a restart: the health the last operator reported is the previous one."""
+        health = self.owner.reports(uid).health
+        if health is None:
+            return
+        for gateway in health.gateways:
+            key = (set_id, gateway.uri)
+            self._last.setdefault(key, gateway)
+            if gateway.health in ("Healthy", "Unhealthy"):
+                self._settled.setdefault(key, gateway.health)
+
+
+def _same_health(a: HealthReport, b: HealthReport) -> bool:
+    return (a.generation == b.generation and a.probing == b.probing
+            and [(g.uri, g.health, g.priority) for g in a.gateways]
+            == [(g.uri, g.health, g.priority) for g in b.gateways])

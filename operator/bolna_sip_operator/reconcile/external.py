@@ -1,0 +1,85 @@
+"""Bolna's trunk as an external resource: observe, create, update, delete.
+
+The shape of a Crossplane external client: four calls over a typed observed trunk
+(``bolna.wire.Trunk``), and nothing about Kubernetes. Observing may use the account's
+shared list (the drift check) or ask for the one trunk; whatever this operator writes
+is remembered in that list, so a list already in flight cannot make a trunk look gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from ..bolna import BolnaClient, NotFound
+from ..bolna.wire import NumberCreate, Trunk, TrunkCreate, TrunkUpdate
+from ..kube import SecretValue
+from .desired import DesiredTrunk
+from .plan import TrunkPlan
+from .snapshots import AccountSnapshots
+
+
+@dataclass
+class ExternalTrunks:
+    """One account's trunks in Bolna."""
+
+    bolna: BolnaClient
+    account: str
+    snapshots: AccountSnapshots
+
+    async def observe(self, trunk_id: str, *, max_age: float | None = None) -> Trunk | None:
+        """The trunk as Bolna holds it, or None if Bolna has no such trunk.
+
+        With ``max_age``, the account's list at most that old answers; a trunk absent
+        from it is asked for by ID before it counts as gone, since a trunk created
+        while the list was served is missing from it.
+        """
+        if max_age is not None:
+            listed = await self.snapshots.trunk(self.account, self.bolna, trunk_id, max_age)
+            if listed is not None:
+                return listed
+        try:
+            trunk = await self.bolna.get_trunk(trunk_id)
+        except NotFound:
+            return None
+        self.snapshots.remember(self.account, trunk)
+        return trunk
+
+    async def find_by_name(self, name: str) -> Trunk | None:
+        """The trunk with that name (unique per account), after a create's lost answer."""
+        return await self.bolna.find_trunk(name)
+
+    async def create(self, desired: DesiredTrunk, password: SecretValue | None) -> Trunk:
+        """Create the trunk with its numbers, in one call."""
+        body = desired.create_body()
+        if password is not None:
+            body["auth_password"] = password.value
+        trunk = await self.bolna.create_trunk(TrunkCreate.model_validate(body))
+        self.snapshots.remember(self.account, trunk)
+        return trunk
+
+    async def update(self, trunk_id: str, plan: TrunkPlan, password: SecretValue | None
+                     ) -> Trunk:
+        """Run a plan: one PATCH for fields (and the password), one call per number."""
+        trunk: Trunk | None = None
+        if plan.patch or plan.send_password:
+            body = dict(plan.patch)
+            if plan.send_password and password is not None:
+                body["auth_password"] = password.value
+            trunk = await self.bolna.update_trunk(trunk_id, TrunkUpdate.model_validate(body))
+        for number in plan.remove_numbers:
+            with contextlib.suppress(NotFound):  # already gone is what we wanted
+                await self.bolna.delete_number(trunk_id, number.id)
+        for wanted in plan.add_numbers:
+            await self.bolna.add_number(trunk_id, NumberCreate(
+                phone_number=wanted.phone_number, name=wanted.name))
+        if trunk is None or plan.add_numbers or plan.remove_numbers:
+            trunk = await self.bolna.get_trunk(trunk_id)
+        self.snapshots.remember(self.account, trunk)
+        return trunk
+
+    async def delete(self, trunk_id: str) -> None:
+        """Delete the trunk; a trunk already gone counts as deleted."""
+        with contextlib.suppress(NotFound):
+            await self.bolna.delete_trunk(trunk_id)
+        self.snapshots.forget(self.account, trunk_id)
