@@ -24,7 +24,9 @@ WORKDIR /src
 # ".wheel[s]" matches nothing when .wheels/ is absent, which COPY allows as long as
 # another source matches; its wheels land in /src.
 COPY pyproject.toml README.md .wheel[s] ./
-COPY operator ./operator
+# The two packages that ship; operator/bolna_devenv (tests' scaffolding) stays out.
+COPY operator/bolna_sip_operator ./operator/bolna_sip_operator
+COPY operator/bolna_emulator ./operator/bolna_emulator
 # pip and setuptools are removed again: nothing needs them at run time.
 RUN set -eu; \
     if [ -n "$OFFLINE" ]; then set -- --no-index --find-links /src; else set --; fi; \

@@ -25,8 +25,7 @@ from typing import Any
 
 from kubernetes import client
 
-from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.benchmarks import (
+from bolna_devenv.benchmarks import (
     GROUP,
     PLURAL,
     VERSION,
@@ -35,10 +34,11 @@ from bolna_sip_operator.devenv.benchmarks import (
     percentile,
     record,
 )
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.kamailio import Kamailio
-from bolna_sip_operator.devenv.kube_client import admin_api_client
-from bolna_sip_operator.devenv.operator_process import OperatorProcess
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.kamailio import Kamailio
+from bolna_devenv.kube_client import admin_api_client
+from bolna_devenv.operator_process import OperatorProcess
+from bolna_emulator.process import EmulatorProcess
 
 NAMESPACE = "p5"
 CONDITIONS = ("Synced", "DispatcherSynced", "Ready")

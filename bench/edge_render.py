@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bolna_sip_operator.devenv.benchmarks import record
-from bolna_sip_operator.devenv.kamailio import Kamailio
+from bolna_devenv.benchmarks import record
+from bolna_devenv.kamailio import Kamailio
 from bolna_sip_operator.kamailio.render import Renderer, TrunkRoute, render
 from bolna_sip_operator.kamailio.rpc import KamailioRpc
 from bolna_sip_operator.kamailio.sink import FileSink

@@ -22,13 +22,13 @@ from typing import Any
 
 from kubernetes import client
 
+from bolna_devenv.benchmarks import install_crd, record
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.kamailio import Kamailio
+from bolna_devenv.kube_client import admin_api_client
+from bolna_devenv.operator_process import OperatorProcess
+from bolna_devenv.sip_peer import SipPeer
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.benchmarks import install_crd, record
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.kamailio import Kamailio
-from bolna_sip_operator.devenv.kube_client import admin_api_client
-from bolna_sip_operator.devenv.operator_process import OperatorProcess
-from bolna_sip_operator.devenv.sip_peer import SipPeer
 
 GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
 PING, THRESHOLD, TIMEOUT_MS, POLL = 2, 2, 2000, 1.0

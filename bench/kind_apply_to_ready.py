@@ -28,7 +28,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from bolna_sip_operator.devenv.benchmarks import (
+from bolna_devenv.benchmarks import (
     GROUP,
     PLURAL,
     VERSION,

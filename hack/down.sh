@@ -16,4 +16,4 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> the local stack is not up (no .venv: hack/up.sh was never run here)"
   exit 0
 fi
-exec .venv/bin/python -m bolna_sip_operator.devenv.stack down
+exec .venv/bin/python -m bolna_devenv.stack down

@@ -24,4 +24,4 @@ case "${1:-}" in
 esac
 
 hack/setup.sh all
-exec .venv/bin/python -m bolna_sip_operator.devenv.stack up
+exec .venv/bin/python -m bolna_devenv.stack up

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bolna_sip_operator.devenv.helm import HelmNotFoundError, find_helm
-from bolna_sip_operator.devenv.promtool import PromtoolNotFoundError, find_promtool
+from bolna_devenv.helm import HelmNotFoundError, find_helm
+from bolna_devenv.promtool import PromtoolNotFoundError, find_promtool
 from tests.chart.chart import Helm, Manifests
 
 #: Labels Prometheus adds to every scraped series (the target's), which the rules join on.

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
-from bolna_sip_operator.devenv.helm import HelmNotFoundError, find_helm
+from bolna_devenv.control_plane import ControlPlane, find_kubectl
+from bolna_devenv.helm import HelmNotFoundError, find_helm
 from tests.chart.chart import Helm, Manifests
 from tests.kubectl import Kubectl
 

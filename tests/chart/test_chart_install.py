@@ -24,10 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.operator_process import OperatorProcess
+from bolna_devenv.processes import free_ports
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.operator_process import OperatorProcess
-from bolna_sip_operator.devenv.processes import free_ports
 from tests.chart.chart import CHART, Helm, flags, parse, value_args
 from tests.corpus import USERPASS_SPEC, manifest
 from tests.kubectl import Kubectl

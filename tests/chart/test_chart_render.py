@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bolna_sip_operator.devenv.helm import HELM_VERSION
-from bolna_sip_operator.devenv.kamailio import find_kamailio
-from bolna_sip_operator.devenv.processes import free_ports, tail, terminate
-from bolna_sip_operator.devenv.promtool import PROMTOOL_VERSION
+from bolna_devenv.helm import HELM_VERSION
+from bolna_devenv.kamailio import find_kamailio
+from bolna_devenv.processes import free_ports, tail, terminate
+from bolna_devenv.promtool import PROMTOOL_VERSION
 from tests.chart.chart import (
     CHART,
     REPO,

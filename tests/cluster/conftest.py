@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from bolna_sip_operator.devenv.control_plane import find_kubectl
-from bolna_sip_operator.devenv.helm import HelmNotFoundError, find_helm
+from bolna_devenv.control_plane import find_kubectl
+from bolna_devenv.helm import HelmNotFoundError, find_helm
 from tests.cluster.kind import REPO, Cluster, Images
 from tests.kubectl import Kubectl
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bolna_sip_operator.devenv.sip_peer import final_invite_status_in
+from bolna_devenv.sip_peer import final_invite_status_in
 from tests.integration.helpers import wait_for
 from tests.kubectl import Kubectl
 

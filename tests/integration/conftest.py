@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from bolna_sip_operator.devenv.control_plane import ControlPlane, find_kubectl
-from bolna_sip_operator.devenv.kube_client import admin_api_client
+from bolna_devenv.control_plane import ControlPlane, find_kubectl
+from bolna_devenv.kube_client import admin_api_client
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.kubectl import Kubectl
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.kube_client import admin_api_client
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.kube_client import admin_api_client
 from bolna_sip_operator.reconcile.conditions import Verdict, set_conditions
 from bolna_sip_operator.reconcile.trunk import TrunkObject
 from tests.corpus import IP_BASED_SPEC, manifest

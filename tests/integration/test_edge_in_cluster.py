@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bolna_sip_operator.reconcile.edge import EdgeSync
 from kubernetes import client
 
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.kamailio import Kamailio
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.kamailio import Kamailio
 from bolna_sip_operator.kamailio.discovery import EndpointSliceReplicas
 from bolna_sip_operator.kamailio.sink import ADDRESS_KEY, DISPATCHER_KEY, ConfigMapSink
 from bolna_sip_operator.kube import Kube
-from bolna_sip_operator.reconcile.edge import EdgeSync
 from bolna_sip_operator.reconcile.trunk import TrunkObject
 from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC
 from tests.integration.apiserver import create_namespace

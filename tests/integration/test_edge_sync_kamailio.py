@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bolna_sip_operator.reconcile.edge import EdgeSync
 
-from bolna_sip_operator.devenv.kamailio import Kamailio
+from bolna_devenv.kamailio import Kamailio
 from bolna_sip_operator.kamailio.rpc import KamailioRpc
 from bolna_sip_operator.kamailio.sink import FileSink
-from bolna_sip_operator.reconcile.edge import EdgeSync
 from bolna_sip_operator.reconcile.trunk import TrunkObject
 from tests.corpus import USERPASS_SPEC
 from tests.integration.helpers import MemoryStatuses

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from kubernetes import client
 
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.operator_process import OperatorProcess
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.operator_process import OperatorProcess
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import wait_condition, wait_for, warm_up
 from tests.kubectl import Kubectl

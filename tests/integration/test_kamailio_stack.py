@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bolna_sip_operator.devenv.kamailio import Kamailio, KamailioRpcError
-from bolna_sip_operator.devenv.sip_peer import SipPeer, options_ping, place_call
+from bolna_devenv.kamailio import Kamailio, KamailioRpcError
+from bolna_devenv.sip_peer import SipPeer, options_ping, place_call
 
 pytestmark = pytest.mark.integration
 

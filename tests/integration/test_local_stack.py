@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bolna_sip_operator.devenv.stack import GATEWAY_PORT_ENVS
+from bolna_devenv.stack import GATEWAY_PORT_ENVS
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]
@@ -172,7 +172,7 @@ def test_a_taken_gateway_port_stops_up_at_once_naming_the_variable(
         taken = holder.getsockname()[1]
         stack_env[GATEWAY_PORT_ENVS[1]] = str(taken)
         result = subprocess.run(
-            [str(REPO / ".venv" / "bin" / "python"), "-m", "bolna_sip_operator.devenv.stack",
+            [str(REPO / ".venv" / "bin" / "python"), "-m", "bolna_devenv.stack",
              "up"], env=stack_env, cwd=REPO, text=True, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, timeout=60, check=False)
     assert result.returncode == 1, result.stdout

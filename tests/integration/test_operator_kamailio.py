@@ -14,11 +14,11 @@ import httpx
 import pytest
 from kubernetes import client
 
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.kamailio import Kamailio
+from bolna_devenv.operator_process import OperatorProcess, free_port
+from bolna_devenv.sip_peer import SipPeer, place_call
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.kamailio import Kamailio
-from bolna_sip_operator.devenv.operator_process import OperatorProcess, free_port
-from bolna_sip_operator.devenv.sip_peer import SipPeer, place_call
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.kamailio import Kamailio
+from bolna_devenv.operator_process import OperatorProcess, free_port
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.devenv.control_plane import ControlPlane
-from bolna_sip_operator.devenv.kamailio import Kamailio
-from bolna_sip_operator.devenv.operator_process import OperatorProcess, free_port
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.conftest import REPO

@@ -101,5 +101,6 @@ def test_build_context_leaves_out_what_no_image_needs() -> None:
     for path in ("tests/unit/test_images.py", "bench/kind_apply_to_ready.py", ".git/HEAD",
                  ".venv/bin/python", "charts/bolna-sip-operator/values.yaml",
                  "operator/bolna_sip_operator/__pycache__/cli.cpython-311.pyc",
-                 "operator/bolna_sip_operator.egg-info/PKG-INFO", "hack/build-images.sh"):
+                 "operator/bolna_sip_operator.egg-info/PKG-INFO", "hack/build-images.sh",
+                 "operator/bolna_devenv/stack.py", "operator/bolna_devenv/__init__.py"):
         assert not in_context(path), path

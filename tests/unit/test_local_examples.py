@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from bolna_devenv.stack import DEFAULT_GATEWAY_PORTS
 from bolna_sip_operator.cli import main
-from bolna_sip_operator.devenv.stack import DEFAULT_GATEWAY_PORTS
 
 LOCAL = Path(__file__).parents[2] / "examples" / "local"
 FILES = sorted(LOCAL.glob("*.yaml"))

@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 #: The project's Kamailio config (used by tests, the local stack and the Helm chart).
-DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "kamailio" / "kamailio.cfg"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "kamailio" / "kamailio.cfg"
 
 _INSTALL_HINT = "run hack/install-sip-stack.sh (installs Debian's kamailio and sip-tester)"
 _EMPTY_DISPATCHER = (

@@ -2,9 +2,9 @@
 
 ::
 
-    python -m bolna_sip_operator.devenv.stack up       # what hack/up.sh runs after setup
-    python -m bolna_sip_operator.devenv.stack status
-    python -m bolna_sip_operator.devenv.stack down     # what hack/down.sh runs
+    python -m bolna_devenv.stack up       # what hack/up.sh runs after setup
+    python -m bolna_devenv.stack status
+    python -m bolna_devenv.stack down     # what hack/down.sh runs
 
 Why one supervisor: every piece (etcd + kube-apiserver, the Bolna emulator, two sipp
 gateways, Kamailio, the operator) is already a context manager that stops its process
@@ -59,7 +59,7 @@ __all__ = [
     "main",
 ]
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "siptrunk.yaml"
 EXAMPLES_DIR = REPO / "examples" / "local"
 
@@ -561,7 +561,7 @@ def up(paths: StackPaths, ready_timeout: float) -> int:
     _say(f"==> starting the local stack's supervisor (state and logs in {paths.root})")
     with paths.stack_log.open("ab") as log:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "bolna_sip_operator.devenv.stack", "serve",
+            [sys.executable, "-m", "bolna_devenv.stack", "serve",
              "--state-dir", str(paths.root), "--ready-timeout", f"{ready_timeout:g}"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -648,7 +648,7 @@ Operator metrics: {state['metrics_url']}
 Logs: {paths.logs}/ (stack.log, operator.log, emulator.log); the control plane's,
   Kamailio's and the gateways' logs are in {paths.control_plane}/, {paths.kamailio}/
   and {paths.gateways}/ while it runs, and gathered into {paths.logs}/ by hack/down.sh.
-Status: hack/up.sh again, or .venv/bin/python -m bolna_sip_operator.devenv.stack status
+Status: hack/up.sh again, or .venv/bin/python -m bolna_devenv.stack status
 Tear down: hack/down.sh""", flush=True)
 
 
@@ -770,7 +770,7 @@ def _ready_timeout(text: str | None) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """``up``, ``down``, ``status`` (and ``serve``, the supervisor that ``up`` starts)."""
     parser = argparse.ArgumentParser(
-        prog="python -m bolna_sip_operator.devenv.stack",
+        prog="python -m bolna_devenv.stack",
         description="The local stack: control plane, Bolna emulator, two sipp gateways, "
                     "Kamailio and the operator, with examples/local/ applied.")
     parser.add_argument("command", choices=("up", "down", "status", "serve"),

@@ -62,7 +62,7 @@ __all__ = [
     "place_call",
 ]
 
-_DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "sipp"
+_DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "sipp"
 #: Scenario of a test gateway (answers or rejects INVITEs, logs each one).
 GATEWAY_SCENARIO = _DEPLOY / "gateway-uas.xml"
 #: Scenario of one call with ``X-Trunk-Set`` (sipp client mode).

@@ -22,7 +22,7 @@ from .control_plane import ControlPlane, find_kubectl
 
 GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
 
 

@@ -1,1 +1,0 @@
-"""Development-environment helpers, such as a local control plane for integration tests."""
