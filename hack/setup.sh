@@ -3,8 +3,9 @@
 # Idempotent: each step checks first and does nothing when already done.
 #
 #   hack/setup.sh            Python environment (.venv), the control plane (for the
-#                            tests and the local stack), helm (for the chart tests),
-#                            and Kamailio + sipp from Debian
+#                            tests and the local stack), helm, promtool and gitops-judge
+#                            (for the chart, alert and health-check tests; built from
+#                            Go modules), and Kamailio + sipp from Debian
 #   hack/setup.sh python     only the Python environment
 #   hack/setup.sh cluster    all of the above, and what the kind cluster tier needs: the
 #                            Docker engine (started when not running), the kind node
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 case "$what" in
   all|python|cluster) ;;
-  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: hack/setup.sh [all|python|cluster]" >&2; exit 2 ;;
 esac
 
@@ -47,6 +48,9 @@ if [ "$what" != python ]; then
   step "promtool for the alert tests (built once per machine)"
   promtool=$(hack/install-promtool.sh | tail -n 1)
   echo "    $promtool"
+  step "gitops-judge: kstatus and Argo CD health for the health-check tests (built once per version of its sources)"
+  gitops_judge=$(hack/install-gitops-judge.sh | tail -n 1)
+  echo "    $gitops_judge"
   step "Kamailio and sipp (Debian packages)"
   hack/install-sip-stack.sh
 fi
