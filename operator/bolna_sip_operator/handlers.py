@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 import kopf
 import pydantic
 
@@ -24,7 +25,7 @@ from .events import EventRecorder, ObjectRef
 from .kamailio.discovery import EndpointSliceReplicas, ReplicaSource, StaticReplicas
 from .kamailio.rpc import KamailioRpc
 from .kamailio.sink import ConfigMapSink, FileSink, Sink
-from .kube import Kube
+from .kube import USER_AGENT, Kube
 from .metrics import ACTING, observe_bolna
 from .model import names
 from .peering import PeeringGate
@@ -185,10 +186,21 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         memo["acting_task"] = asyncio.create_task(_export_acting(gate))
 
     @kopf.on.login(id="login", registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        """Kopf's own in-cluster and kubeconfig logins, read when called."""
-        return (kopf.login_with_service_account(**kwargs)
+    async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+        """Kopf's own in-cluster and kubeconfig logins, read when called, in a session
+        that names the operator: Kopf's own writes (finalizers, its annotations) then
+        show field manager ``bolna-sip-operator`` too (Kopf has no setting for it; the
+        apiserver names a manager after the User-Agent)."""
+        info = (kopf.login_with_service_account(**kwargs)
                 or kopf.login_with_kubeconfig(**kwargs))
+        if info is None:
+            return None
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+            headers={**info.as_http_headers(), "User-Agent": USER_AGENT},
+            proxy=info.proxy_url, trust_env=info.trust_env)
+        return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
+                                   aiohttp_session=session, expiration=info.expiration)
 
     @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:

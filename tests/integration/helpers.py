@@ -13,8 +13,7 @@ from kubernetes import client
 from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.kube_client import admin_api_client
 from bolna_emulator.process import EmulatorProcess
-from bolna_sip_operator.reconcile.conditions import Verdict, set_conditions
-from bolna_sip_operator.reconcile.trunk import TrunkObject
+from bolna_sip_operator.reconcile.status_owner import StatusOwner
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 
@@ -96,23 +95,25 @@ def warm_up(control_plane: ControlPlane, emulator: EmulatorProcess, prefix: str 
 
 
 class MemoryStatuses:
-    """Status as the SIP edge writes it, kept in memory, for tests of the edge alone."""
+    """Status as the operator's status owner writes it, kept in memory, for tests of the
+    SIP edge alone (no apiserver): merge patches applied to a dict per object."""
 
     def __init__(self) -> None:
-        self.by_uid: dict[str, dict[str, Any]] = {}
+        self.by_name: dict[tuple[str, str], dict[str, Any]] = {}
 
-    async def update_status(self, obj: TrunkObject, changes: dict[str, Any],
-                            verdicts: list[Verdict]) -> bool:
-        status = self.by_uid.setdefault(obj.uid, {})
-        status.update(changes)
-        if verdicts:
-            status["conditions"] = set_conditions(status.get("conditions", []), verdicts, 1)
-        return True
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        stored = self.by_name.setdefault((namespace, name), {})
+        for key, value in status.items():
+            if value is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = value
 
-    def latest_status(self, obj: TrunkObject) -> dict[str, Any]:
-        return dict(self.by_uid.get(obj.uid, {}))
+    def owner(self) -> StatusOwner:
+        """A status owner (SIP edge managed) that writes here."""
+        return StatusOwner(self, edge_managed=True)
 
-    def dispatcher_synced(self) -> dict[str, str]:
-        return {uid: next((c["reason"] for c in s.get("conditions", [])
+    def dispatcher_synced(self) -> dict[tuple[str, str], str]:
+        return {key: next((c["reason"] for c in s.get("conditions", [])
                            if c["type"] == "DispatcherSynced"), "")
-                for uid, s in self.by_uid.items()}
+                for key, s in self.by_name.items()}

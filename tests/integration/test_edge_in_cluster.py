@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bolna_sip_operator.reconcile.edge import EdgeSync
 from kubernetes import client
 
 from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.kamailio import Kamailio
+from bolna_sip_operator.edge import Edge
 from bolna_sip_operator.kamailio.discovery import EndpointSliceReplicas
 from bolna_sip_operator.kamailio.sink import ADDRESS_KEY, DISPATCHER_KEY, ConfigMapSink
 from bolna_sip_operator.kube import Kube
-from bolna_sip_operator.reconcile.trunk import TrunkObject
+from bolna_sip_operator.reconcile.objects import TrunkObject
 from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC
 from tests.integration.apiserver import create_namespace
 from tests.integration.helpers import MemoryStatuses
@@ -114,9 +114,9 @@ def _synced(statuses: MemoryStatuses) -> dict[str, str]:
 
 
 def _synced_now(statuses: MemoryStatuses) -> dict[str, str]:
-    return {uid: next((f"{c['reason']}: {c['message']}" for c in s.get("conditions", [])
+    return {name: next((f"{c['reason']}: {c['message']}" for c in s.get("conditions", [])
                        if c["type"] == "DispatcherSynced"), "")
-            for uid, s in statuses.by_uid.items()}
+            for (_, name), s in statuses.by_name.items()}
 
 
 def test_configmap_lists_reach_every_ready_endpoint(
@@ -138,9 +138,9 @@ def test_configmap_lists_reach_every_ready_endpoint(
         source = EndpointSliceReplicas(
             kube, namespace, SERVICE,
             url_for=lambda address, port: f"http://127.0.0.1:{port}/RPC")
-        edge = EdgeSync(ConfigMapSink(kube, namespace, CONFIGMAP), source, statuses,
-                        lambda *_: None, reload_delta=1.0, debounce=0.2,
-                        propagation_timeout=30.0)
+        edge = Edge(ConfigMapSink(kube, namespace, CONFIGMAP), source, statuses.owner(),
+                    lambda *_: None, reload_delta=1.0, debounce=0.2,
+                    propagation_timeout=30.0)
         tasks = [asyncio.create_task(edge.run_sync()),
                  asyncio.create_task(edge.run_health(0.5)),
                  asyncio.create_task(_kubelet(kube, namespace, replicas))]
@@ -153,7 +153,7 @@ def test_configmap_lists_reach_every_ready_endpoint(
         try:
             edge.upsert(_trunk("twilio", USERPASS_SPEC, 9))
             edge.upsert(_trunk("plivo", IP_BASED_SPEC, 10))
-            await _until("both trunks Loaded on 2 replicas", lambda: len(statuses.by_uid) == 2
+            await _until("both trunks Loaded on 2 replicas", lambda: len(statuses.by_name) == 2
                          and all(v.startswith("Loaded") and "2 Kamailio" in v
                                  for v in _synced(statuses).values()), alive)
             # The operator wrote the ConfigMap (created it: none existed) ...
@@ -175,8 +175,8 @@ def test_configmap_lists_reach_every_ready_endpoint(
             await asyncio.sleep(1.5)  # the health loop notices the membership change
             edge.remove("uid-plivo")
             await _until("the remaining trunk Loaded on 1 replica",
-                         lambda: "Loaded" in _synced(statuses).get("uid-twilio", "")
-                         and "on 1 Kamailio" in _synced(statuses)["uid-twilio"], alive)
+                         lambda: "Loaded" in _synced(statuses).get("twilio", "")
+                         and "on 1 Kamailio" in _synced(statuses)["twilio"], alive)
             await _until("the deleted trunk's set gone from the ready replica",
                          lambda: len({t["SET"] for t in replicas[0].dispatcher_targets()})
                          == 1, alive)
@@ -188,7 +188,7 @@ def test_configmap_lists_reach_every_ready_endpoint(
             for index in range(2):
                 discovery.delete_namespaced_endpoint_slice(f"kamailio-{index}", namespace)
             edge.upsert(_trunk("twilio", {**USERPASS_SPEC, "active": False}, 9))
-            await _until("NoReplicas", lambda: _synced(statuses)["uid-twilio"]
+            await _until("NoReplicas", lambda: _synced(statuses)["twilio"]
                          .startswith("NoReplicas"), alive)
         finally:
             for task in tasks:

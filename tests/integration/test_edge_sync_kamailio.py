@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bolna_sip_operator.reconcile.edge import EdgeSync
 
 from bolna_devenv.kamailio import Kamailio
+from bolna_sip_operator.edge import Edge
 from bolna_sip_operator.kamailio.rpc import KamailioRpc
 from bolna_sip_operator.kamailio.sink import FileSink
-from bolna_sip_operator.reconcile.trunk import TrunkObject
+from bolna_sip_operator.reconcile.objects import TrunkObject
 from tests.corpus import USERPASS_SPEC
 from tests.integration.helpers import MemoryStatuses
 
@@ -42,10 +42,10 @@ def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
         yield edge
 
 
-def _edge(kamailio: Kamailio, statuses: MemoryStatuses) -> tuple[EdgeSync, KamailioRpc]:
+def _edge(kamailio: Kamailio, statuses: MemoryStatuses) -> tuple[Edge, KamailioRpc]:
     replica = KamailioRpc(kamailio.rpc_url)
-    edge = EdgeSync(FileSink(kamailio.dispatcher_file, kamailio.address_file), [replica],
-                    statuses, lambda *_: None, reload_delta=RELOAD_DELTA, debounce=0.2)
+    edge = Edge(FileSink(kamailio.dispatcher_file, kamailio.address_file), [replica],
+                statuses.owner(), lambda *_: None, reload_delta=RELOAD_DELTA, debounce=0.2)
     return edge, replica
 
 

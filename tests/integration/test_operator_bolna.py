@@ -20,8 +20,10 @@ from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.operator_process import OperatorProcess
 from bolna_emulator.process import EmulatorProcess
 from tests.corpus import USERPASS_SPEC, manifest
+from tests.gitops import judge
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
+from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +138,7 @@ def test_create_makes_one_trunk_with_its_numbers_in_one_call(
         "+14155550123", "919876543210"]
     assert {n["phoneNumber"]: n["id"] for n in status["phoneNumbers"]} == {
         n["phone_number"]: n["id"] for n in held["phone_numbers"]}
-    assert condition(trunk, "Synced")["reason"] == "ReconcileSuccess"
+    assert condition(trunk, "Synced")["reason"] == "Synced"
     assert condition(trunk, "Stalled")["status"] == "False"
     writes = [r for r in emulator.requests() if r["method"] != "GET"]
     assert [(r["method"], r["status"]) for r in writes] == [("POST", 201)]
@@ -413,3 +415,50 @@ def test_adopting_a_trunk_bolna_does_not_have_stalls_instead_of_creating(
     trunk = wait_condition(trunks, namespace, "typo", "Stalled", "True")
     assert condition(trunk, "Stalled")["reason"] == "AdoptionFailed"
     assert not [t for t in bolna_trunks(emulator) if t["name"] == "typo"]
+
+
+def test_live_status_reads_the_same_to_kubectl_wait_kstatus_and_argo_cd(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, namespace: str, kubectl: Kubectl) -> None:
+    """The README's table on the real operator: Ready, then retrying, then stalled."""
+    document = userpass(name="judged")
+    trunk = create_ready(trunks, core, namespace, document)
+    [verdict] = judge([trunk])
+    assert (verdict.kstatus.status, verdict.argocd.status) == ("Current", "Healthy")
+    managers = {entry["manager"] for entry in trunk["metadata"]["managedFields"]}
+    assert "bolna-sip-operator" in managers  # status, annotations and Kopf's finalizer
+    assert not any(m.startswith("kopf") for m in managers), managers
+    wait = kubectl.run("wait", "-n", namespace, "sipt/judged", "--for=condition=Ready",
+                       "--timeout=5s", check=False)
+    assert wait.returncode == 0, wait.stderr
+
+    # Bolna fails: the spec change is observed at once, Reconciling says why.
+    emulator.set_faults(error_rate=1.0)
+    try:
+        trunks.patch(namespace, "judged", {"spec": {"transport": "transport-tcp"}})
+        retrying = wait_for("Reconciling=True with Bolna's error", lambda: (
+            lambda t: t if condition(t, "Reconciling").get("status") == "True"
+            and t["status"].get("observedGeneration") == t["metadata"]["generation"]
+            else None)(trunks.get(namespace, "judged")))
+        assert condition(retrying, "Ready")["reason"] == "BolnaUnavailable"
+        [verdict] = judge([retrying])
+        assert verdict.kstatus.status == "InProgress"
+        assert verdict.argocd.status == "Progressing"
+        assert "Bolna" in verdict.kstatus.message and "Bolna" in verdict.argocd.message
+        wait = kubectl.run("wait", "-n", namespace, "sipt/judged", "--for=condition=Ready",
+                           "--timeout=2s", check=False)
+        assert wait.returncode != 0
+    finally:
+        emulator.set_faults(error_rate=0.0)
+    trunk = wait_condition(trunks, namespace, "judged", "Ready", "True", timeout=60)
+    reasons = [e.reason for e in events(core, namespace)]
+    assert "Updated" in reasons and "DriftCorrected" not in reasons  # a spec change, not drift
+
+    # A refused token is Failed and Degraded, not "in progress" forever.
+    _secret(core, namespace, "bolna-revoked", token="revoked-token")
+    trunks.patch(namespace, "judged", {"spec": {"apiTokenSecretRef": {
+        "name": "bolna-revoked", "key": "token"}}})
+    stalled = wait_condition(trunks, namespace, "judged", "Stalled", "True")
+    assert condition(stalled, "Stalled")["reason"] == "Unauthorized"
+    [verdict] = judge([stalled])
+    assert (verdict.kstatus.status, verdict.argocd.status) == ("Failed", "Degraded")
