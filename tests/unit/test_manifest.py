@@ -55,9 +55,19 @@ def test_defaults_are_filled_in_as_bolna_documents_them() -> None:
     assert spec["rtpSymmetric"] is True and spec["forceRport"] is True
     assert spec["directMedia"] is False and spec["mediaEncryptionOptimistic"] is False
     assert spec["deletionPolicy"] == "Delete"
-    assert spec["gateways"] == [{"gatewayAddress": "21467306465797919.zt.plivo.com",
-                                 "priority": 1}]
+    assert spec["gateways"] == [{"gatewayAddress": "21467306465797919.zt.plivo.com"}], (
+        "priority is defaulted by the model, not the CRD: the apiserver stores it absent")
     assert "phoneNumbers" not in spec and "name" not in spec
+
+
+def test_a_given_priority_is_kept_even_when_it_equals_the_default() -> None:
+    document = manifest({**VALID_SPECS["ip-based-minimal"], "gateways": [
+        {"gatewayAddress": "a.example.com", "priority": 1},
+        {"gatewayAddress": "b.example.com"}]})
+    report = validate_document(document)
+    assert report.defaulted is not None
+    assert report.defaulted["spec"]["gateways"] == [
+        {"gatewayAddress": "a.example.com", "priority": 1}, {"gatewayAddress": "b.example.com"}]
 
 
 def test_unquoted_no_gets_a_plain_words_hint() -> None:

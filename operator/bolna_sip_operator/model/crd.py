@@ -6,17 +6,26 @@ it: ``$ref`` inlined, ``Optional[X]`` as plain X (absent is how Kubernetes says 
 set"; the apiserver prunes nulls), no ``title`` or ``additionalProperties``, and keys in
 a stable, readable order so the checked-in ``crds/siptrunk.yaml`` diffs cleanly.
 A test regenerates it and fails when the checked-in file is stale.
+
+Every field's description ends with what the schema says of it (allowed values,
+default, range, length, item count), written here from the same schema the apiserver
+enforces, so ``kubectl explain`` shows them and they cannot go stale.
+
+The status schema gets one default of its own, ``status: {observedGeneration: 0}``
+and ``observedGeneration: 0`` under it (see ``UNOBSERVED_STATUS``): a SipTrunk the
+operator has never written reads as in progress to kstatus and Argo CD, not as current.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
 from . import names
-from .spec import SipTrunkSpec
+from .spec import OPERATOR_DEFAULT, SipTrunkSpec
 from .status import SipTrunkStatus
 
 Schema = dict[str, Any]
@@ -36,11 +45,103 @@ _HEADER = (
 )
 
 
+UNOBSERVED_STATUS: Schema = {"observedGeneration": 0}
+"""What the apiserver serves as ``status`` before the operator has written one.
+
+kstatus (``sigs.k8s.io/cli-utils/pkg/kstatus/status``, which Flux's health checks use)
+reads a resource whose ``status.observedGeneration`` differs from
+``metadata.generation`` as InProgress, and one with no status at all as Current; Argo
+CD's health Lua for SipTrunk reads ``observedGeneration < generation`` as Progressing.
+Structural defaults are applied whenever an object is read from etcd (get, list,
+watch, the response to a create), even though the status subresource drops ``status``
+from a create. Two defaults: this object on ``status`` (absent status), and
+``observedGeneration: 0`` on the property (a status written without one, or with it
+removed). Nothing else is defaulted: the operator alone writes status.
+"""
+
+_DESCRIBED_DEFAULT_SUFFIX = " (applied by the operator; not written into the object)"
+
+
 def structural_schema(model: type[BaseModel], *, keep_defaults: bool = True) -> Schema:
-    """The model's JSON schema as a Kubernetes structural schema."""
+    """The model's JSON schema as a Kubernetes structural schema.
+
+    Not yet documented (see ``documented``): a field whose default only the model
+    applies (``OPERATOR_DEFAULT``) still carries its default and marker here.
+    """
     raw = model.model_json_schema(mode="validation")
     definitions: dict[str, Schema] = raw.get("$defs", {})
     return _structural(raw, definitions, keep_defaults)
+
+
+def documented(node: Schema) -> Schema:
+    """The schema with each field's description ending in what the schema says of it.
+
+    Allowed values, default, range, length and item count are read from the schema
+    itself, the same keys the apiserver enforces, and appended to the description
+    (which ``kubectl explain`` prints). A default that only the model applies
+    (``OPERATOR_DEFAULT``) is documented here and then left out of the schema.
+    """
+    result = dict(node)
+    if "properties" in result:
+        result["properties"] = {name: documented(child)
+                                for name, child in result["properties"].items()}
+    if "items" in result:
+        result["items"] = documented(result["items"])
+    operator_default = bool(result.pop(OPERATOR_DEFAULT, False))
+    facts = _facts(result, operator_default)
+    if operator_default:
+        result.pop("default", None)
+    text = _summary(result.get("description", ""))
+    if facts:
+        if text and not text.endswith((".", "!", "?", ")")):
+            text += "."
+        text = f"{text} {facts}".strip()
+    if not text:
+        return result
+    if "description" in result:
+        result["description"] = text
+        return result
+    return {"description": text, **result}
+
+
+def _summary(description: str) -> str:
+    """A description up to its first blank line, on one line.
+
+    A model's docstring becomes its description; its first paragraph is for the user
+    (``kubectl explain``), the rest for the developer reading the model.
+    """
+    return " ".join(description.split("\n\n", 1)[0].split())
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _span(low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f"exactly {low}" if low == high else f"{low} to {high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
+
+
+def _facts(node: Schema, operator_default: bool) -> str:
+    facts: list[str] = []
+    if "enum" in node:
+        facts.append("One of: " + ", ".join(_json(value) for value in node["enum"]) + ".")
+    if "default" in node:
+        suffix = _DESCRIBED_DEFAULT_SUFFIX if operator_default else ""
+        facts.append(f"Default: {_json(node['default'])}{suffix}.")
+    low, high = node.get("minimum"), node.get("maximum")
+    if low is not None and high is not None:
+        facts.append(f"Range: {low} to {high}.")
+    elif low is not None:
+        facts.append(f"Minimum: {low}.")
+    elif high is not None:
+        facts.append(f"Maximum: {high}.")
+    for low_key, high_key, label in (("minLength", "maxLength", "Length"),
+                                     ("minItems", "maxItems", "Items")):
+        if low_key in node or high_key in node:
+            facts.append(f"{label}: {_span(node.get(low_key), node.get(high_key))}.")
+    return " ".join(facts)
 
 
 def _structural(node: Schema, definitions: dict[str, Schema], keep_defaults: bool) -> Schema:
@@ -75,6 +176,20 @@ def _ordered(schema: Schema) -> Schema:
     known = [key for key in _KEY_ORDER if key in schema]
     rest = sorted(key for key in schema if key not in _KEY_ORDER)
     return {key: schema[key] for key in known + rest}
+
+
+def _default_unobserved(status: Schema) -> Schema:
+    """The status schema with the defaults of ``UNOBSERVED_STATUS`` (see there)."""
+    properties = dict(status["properties"])
+    for name, value in UNOBSERVED_STATUS.items():
+        field = properties[name]
+        properties[name] = _ordered({
+            **field, "default": value,
+            "description": (field["description"].rstrip(".") + "; 0 until the operator "
+                            "first writes it, so that kstatus and Argo CD read a trunk no "
+                            "operator has seen as in progress."),
+        })
+    return _ordered({**status, "default": dict(UNOBSERVED_STATUS), "properties": properties})
 
 
 def _condition_column(name: str, field: str, description: str) -> Schema:
@@ -113,6 +228,7 @@ def custom_resource_definition() -> Schema:
     status_schema["description"] = (
         "What the operator observed in Bolna and on the SIP edge. Written by the "
         "operator only.")
+    status_schema = _default_unobserved(status_schema)
     root: Schema = {
         "description": (
             "SipTrunk connects a carrier's SIP trunk (Twilio, Plivo, Telnyx, Vonage, ...) "
@@ -130,6 +246,7 @@ def custom_resource_definition() -> Schema:
             "status": status_schema,
         },
     }
+    root = documented(root)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from . import names
@@ -31,6 +31,7 @@ from .spec import (
     GATEWAY_ADDRESS_CHARACTERS,
     IP_IDENTIFIER_CHARACTERS,
     NO_CONTROL_CHARACTERS,
+    OPERATOR_DEFAULT,
     PHONE_NUMBER,
     PROVIDER,
     SECRET_KEY,
@@ -191,9 +192,33 @@ def validate_document(document: Any, source: str = "<object>", index: int = 0
             "apiVersion": names.API_VERSION,
             "kind": names.KIND,
             "metadata": metadata,
-            "spec": parsed.model_dump(mode="json", exclude_none=True),
+            "spec": as_stored(parsed),
         }
     return report
+
+
+def as_stored(model: BaseModel) -> dict[str, Any]:
+    """A parsed model as the apiserver stores it: the CRD's defaults filled in, absent
+    optional fields left out, and so are defaults only the model applies
+    (``OPERATOR_DEFAULT``) where the manifest did not give the field."""
+    stored: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        extra = info.json_schema_extra
+        if (isinstance(extra, dict) and extra.get(OPERATOR_DEFAULT)
+                and name not in model.model_fields_set):
+            continue
+        value = _stored_value(getattr(model, name))
+        if value is not None:
+            stored[name] = value
+    return stored
+
+
+def _stored_value(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return as_stored(value)
+    if isinstance(value, list | tuple):
+        return [_stored_value(item) for item in value]
+    return value
 
 
 def check_spec(spec: Any) -> tuple[list[Violation], SipTrunkSpec | None]:

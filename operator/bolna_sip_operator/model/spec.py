@@ -37,6 +37,17 @@ DEFAULT_TLS_PORT = 5061
 
 Transport = Literal["transport-udp", "transport-tcp", "transport-tls"]
 
+OPERATOR_DEFAULT = "x-bolna-operator-default"
+"""``json_schema_extra`` key of a field whose default only the model applies.
+
+The CRD renderer documents such a default in the field's description but leaves it out
+of the schema, so the apiserver never writes it into a stored object; the operator and
+``bolna-sip-operator validate`` read an absent field as the default all the same. Use it
+for a field inside an atomic list, where a default written by the apiserver makes
+server-side apply see a second manager's identical manifest as a different value (see
+``Gateway``).
+"""
+
 
 class _Strict(BaseModel):
     """Base for spec models: strict types, unknown fields refused, populate by name."""
@@ -74,7 +85,33 @@ GatewayAddress = Annotated[str, Field(
 
 
 class Gateway(_Strict):
-    """One of the carrier's SIP gateways (one dispatcher destination in Kamailio)."""
+    """One of the carrier's SIP gateways (one dispatcher destination in Kamailio).
+
+    ``spec.gateways`` is an atomic list (server-side apply owns it as one value) with no
+    default inside it. Why not a list-map keyed by gateway:
+
+    - "The same gateway" is the address (in any letter case) and the *effective* port,
+      and an absent port means 5060, or 5061 with transport-tls. A list-map key must be
+      required or carry a constant default; a constant 5060 would silently move every
+      stored TLS trunk without a port to 5060 (defaults apply when reading from etcd),
+      and a required port would break every manifest and stored object that leaves it
+      out. Keys also compare exactly, so ``A.example.com`` and ``a.example.com`` would
+      be two entries that the uniqueness rule then rejects after the merge.
+    - The gateways are one failover decision: Bolna replaces a trunk's whole gateway
+      list, Kamailio loads them as one dispatcher set, and priorities only mean
+      something relative to each other. Two managers each owning some of the gateways,
+      each numbering priorities without seeing the other's, is a conflict to report,
+      not a merge to make; an atomic list reports it.
+
+    What made server-side apply conflict was the apiserver defaulting ``priority``
+    inside the atomic list: the stored list differed from a manifest without priority,
+    so a second manager applying that same manifest conflicted with the first. So
+    ``priority`` has no default in the CRD (``OPERATOR_DEFAULT``): an absent priority
+    stays absent in the object, and the model, which the operator reads the spec
+    through, still reads it as 1. Managers that write the same list co-own it; a
+    manager that writes a different list (another gateway, port or priority, or
+    ``priority: 1`` where the owner wrote none) gets a conflict naming the owner.
+    """
 
     gatewayAddress: GatewayAddress  # noqa: N815 (the API's own camelCase)
     port: int | None = Field(
@@ -82,7 +119,7 @@ class Gateway(_Strict):
         description=("SIP port of the gateway. When absent: 5060, or 5061 when transport "
                      "is transport-tls."))
     priority: int = Field(
-        default=1, ge=1, le=1000,
+        default=1, ge=1, le=1000, json_schema_extra={OPERATOR_DEFAULT: True},
         description=("Preference among the trunk's gateways: 1 is tried first, then 2, "
                      "and so on."))
 
@@ -185,8 +222,9 @@ class SipTrunkSpec(_Strict):
                      "authType is userpass. A password is never written inline."))
     gateways: list[Gateway] = Field(
         min_length=1, max_length=16,
-        description=("The carrier's SIP gateways, 1 to 16. Calls go to the lowest "
-                     "priority number first and fail over to the next."))
+        description=("The carrier's SIP gateways. Calls go to the lowest priority number "
+                     "first and fail over to the next. Server-side apply owns the list as "
+                     "one value: managers that apply the same list co-own it."))
     ipIdentifiers: list[IpIdentifier] | None = Field(  # noqa: N815
         default=None, max_length=64,
         json_schema_extra={"x-kubernetes-list-type": "map",
@@ -225,8 +263,8 @@ class SipTrunkSpec(_Strict):
         default=True, description="Send responses to the source port (rport), for NAT.")
     qualifyFrequency: int = Field(  # noqa: N815
         default=60, ge=0, le=3600,
-        description=("Seconds between SIP OPTIONS health probes of the gateways, 0 to "
-                     "3600. 0 turns probing off."))
+        description=("Seconds between SIP OPTIONS health probes of the gateways. 0 turns "
+                     "probing off."))
     active: bool = Field(
         default=True,
         description=("The master switch. false pauses the trunk in Bolna and disables "
