@@ -183,10 +183,10 @@ def test_kubectl_get_wide_shows_the_columns_and_status(
     out = kubectl.run("get", "sipt", "-n", namespace, "-o", "wide").stdout
     header, row = out.splitlines()[:2]
     assert header.split() == ["NAME", "TRUNK-ID", "TRANSPORT", "GATEWAYS", "READY", "REASON",
-                              "AGE", "PROVIDER", "SET", "NUMBERS"]
+                              "GEN", "OBSERVED", "AGE", "PROVIDER", "SET", "NUMBERS"]
     cells = row.split()
-    assert cells[:6] == ["columns", "01HQXYZ123ABC456DEF", "transport-udp", "1/1", "True",
-                         "Available"]
+    assert cells[:8] == ["columns", "01HQXYZ123ABC456DEF", "transport-udp", "1/1", "True",
+                         "Available", "1", "1"]
     assert cells[-3:] == ["twilio", "7", "0"]
     kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "--timeout=5s",
                 "siptrunk/columns")

@@ -6,6 +6,8 @@ SipTrunk's status and Events, and which gateway a call reached.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from bolna_devenv.operator_process import OperatorProcess, free_port
 from bolna_devenv.sip_peer import SipPeer, place_call
 from bolna_emulator.process import EmulatorProcess
 from tests.corpus import IP_BASED_SPEC, manifest
+from tests.gitops import judge
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
 from tests.monitoring import (
@@ -306,3 +309,64 @@ def test_dashboard_queries_read_exported_metrics(scrape: Scrape, tmp_path: Path)
     check_rules(require_promtool(), [{"name": "dashboard", "rules": [
         {"record": f"dashboard:query_{i}", "expr": query}
         for i, query in enumerate(queries)]}], tmp_path / "check")
+
+
+class _Watch:
+    """Samples a trunk's Ready condition every 100 ms in a thread, until stopped."""
+
+    def __init__(self, trunks: Trunks, namespace: str, name: str) -> None:
+        self.samples: list[tuple[int, str, str, list[int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(trunks, namespace, name),
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, trunks: Trunks, namespace: str, name: str) -> None:
+        while not self._stop.is_set():
+            trunk = trunks.get(namespace, name)
+            ready = condition(trunk, "Ready")
+            ports = [g["port"] for g in (trunk.get("status") or {}).get("gateways") or ()]
+            self.samples.append((trunk["metadata"]["generation"], ready.get("status", ""),
+                                 ready.get("reason", ""), ports))
+            time.sleep(0.1)
+
+    def stop(self) -> list[tuple[int, str, str, list[int]]]:
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+
+def test_status_follows_the_edge_and_never_runs_ahead_of_it(
+        operator: OperatorProcess, gateways: tuple[SipPeer, SipPeer], trunks: Trunks,
+        namespace: str) -> None:
+    """Ready means what Kamailio holds and probes, for the current generation; a reload
+    for another trunk does not flap this one; all gateways down is Failed/Degraded."""
+    first, second = gateways
+    trunks.create(namespace, _trunk("steady", first, second))
+    trunk = wait_condition(trunks, namespace, "steady", "Ready", "True", timeout=60)
+    [verdict] = judge([trunk])
+    assert (verdict.kstatus.status, verdict.argocd.status) == ("Current", "Healthy")
+
+    # Another trunk arrives: Kamailio reloads, "steady" keeps Ready throughout.
+    watch = _Watch(trunks, namespace, "steady")
+    trunks.create(namespace, _trunk("newcomer", first, second))
+    wait_condition(trunks, namespace, "newcomer", "Ready", "True", timeout=60)
+    time.sleep(2)  # a few health polls after the reload
+    samples = watch.stop()
+    assert samples and all(s[1] == "True" for s in samples), [
+        s for s in samples if s[1] != "True"]
+
+    # Its gateways move to ports where nothing answers: Ready is never True for the new
+    # generation, and the dead end reads Failed and Degraded.
+    dead = [free_port(), free_port()]
+    watch = _Watch(trunks, namespace, "steady")
+    trunks.patch(namespace, "steady", {"spec": {"gateways": [
+        {"gatewayAddress": "127.0.0.1", "port": dead[0], "priority": 1},
+        {"gatewayAddress": "127.0.0.1", "port": dead[1], "priority": 2}]}})
+    stalled = wait_condition(trunks, namespace, "steady", "Stalled", "True", timeout=60)
+    samples = watch.stop()
+    assert condition(stalled, "Ready")["reason"] == "NoHealthyGateway"
+    assert sorted(g["port"] for g in stalled["status"]["gateways"]) == sorted(dead)
+    assert not [s for s in samples if s[0] == 2 and s[1] == "True"], samples
+    [verdict] = judge([stalled])
+    assert (verdict.kstatus.status, verdict.argocd.status) == ("Failed", "Degraded")

@@ -174,8 +174,8 @@ def test_names_columns_and_subresources() -> None:
     version = spec["versions"][0]
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Trunk-ID", "Transport", "Gateways", "Ready", "Reason", "Age",
-                             "Provider", "Set", "Numbers"]
+    assert list(columns) == ["Trunk-ID", "Transport", "Gateways", "Ready", "Reason", "Gen",
+                             "Observed", "Age", "Provider", "Set", "Numbers"]
     assert [n for n, c in columns.items() if c.get("priority") == 1] == [
         "Provider", "Set", "Numbers"]
 

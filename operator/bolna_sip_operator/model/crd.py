@@ -208,6 +208,11 @@ def printer_columns() -> list[Schema]:
          "description": "Gateways answering OPTIONS, out of all."},
         _condition_column("Ready", "status", "Whether the trunk is ready for calls."),
         _condition_column("Reason", "reason", "Why the trunk is or is not ready."),
+        {"name": "Gen", "type": "integer", "jsonPath": ".metadata.generation",
+         "description": "The spec's generation."},
+        {"name": "Observed", "type": "integer", "jsonPath": ".status.observedGeneration",
+         "description": ("The generation the status describes; behind Gen: the operator "
+                         "has not looked at the newest spec yet.")},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Provider", "type": "string", "jsonPath": ".spec.provider", "priority": 1,
          "description": "The carrier."},

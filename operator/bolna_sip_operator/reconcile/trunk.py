@@ -23,13 +23,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import SecretStr, ValidationError
 
 from ..bolna import Conflict
 from ..bolna.wire import Trunk
-from ..kube import Kube, SecretValue
+from ..kube import SecretValue
 from ..metrics import RECONCILES
 from ..model import names
 from ..model.spec import SipTrunkSpec, spec_violations
@@ -50,6 +50,16 @@ JUST_SYNCED_SECONDS = 30.0
 BLOCKED_DELETE_RETRY = 120.0
 """Seconds between attempts of a deletion Bolna refused (a revoked token, say): the
 finalizer must not go while the trunk exists, and a tight loop would help no one."""
+
+
+class TrunkKube(Protocol):
+    """What the Bolna half needs from Kubernetes (``Kube``, or a test's fake)."""
+
+    async def secret_key(self, namespace: str, name: str, key: str, *,
+                         max_age: float = 0.0) -> SecretValue: ...
+
+    async def patch_annotations(self, namespace: str, name: str,
+                                annotations: dict[str, str | None]) -> None: ...
 
 
 @dataclass
@@ -84,7 +94,7 @@ def validated_spec(obj: TrunkObject) -> SipTrunkSpec:
 class TrunkReconciler:
     """Keeps Bolna equal to SipTrunks; one instance per operator."""
 
-    def __init__(self, kube: Kube, accounts: Accounts, owner: StatusOwner,
+    def __init__(self, kube: TrunkKube, accounts: Accounts, owner: StatusOwner,
                  events: EventSink, snapshots: AccountSnapshots | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.kube = kube

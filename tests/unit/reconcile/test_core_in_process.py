@@ -1,0 +1,242 @@
+"""The reconcile core in one process: a small fake Kube, Bolna behind httpx.MockTransport.
+
+Fast checks of the decisions the real-parts tests (tests/integration) cover end to end:
+what is reported, which Events go out, which Bolna calls are made, for each outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from bolna_sip_operator.bolna import BolnaClient, LimiterRegistry, RateLimiter, RetryPolicy
+from bolna_sip_operator.kube import SecretUnavailable, SecretValue
+from bolna_sip_operator.reconcile.accounts import Accounts
+from bolna_sip_operator.reconcile.objects import TrunkObject
+from bolna_sip_operator.reconcile.outcomes import RetryLater
+from bolna_sip_operator.reconcile.status_owner import StatusOwner
+from bolna_sip_operator.reconcile.trunk import TrunkReconciler
+from tests.corpus import USERPASS_SPEC
+
+TOKEN = "in-process-token"
+
+
+class FakeBolna:
+    """Just enough of Bolna's /sip-trunks API, with answers that can be made to fail."""
+
+    def __init__(self) -> None:
+        self.trunks: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.fail_next: list[int | str] = []
+        """Statuses (or "lose" for a create applied but its answer lost) for next calls."""
+        self._ids = itertools.count(1)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        method, path = request.method, request.url.path
+        self.calls.append((method, path))
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return httpx.Response(401, json={"detail": "invalid token"})
+        failure = self.fail_next.pop(0) if self.fail_next else None
+        if isinstance(failure, int):
+            return httpx.Response(failure, json={"detail": f"failure {failure}"})
+        parts = path.strip("/").split("/")  # sip-trunks, trunks[, id[, numbers[, nid]]]
+        if method == "GET" and len(parts) == 2:
+            return httpx.Response(200, json=list(self.trunks.values()))
+        if method == "POST" and len(parts) == 2:
+            body = json.loads(request.content)
+            trunk_id = f"T{next(self._ids)}"
+            numbers = [{"id": f"N{next(self._ids)}", **n}
+                       for n in body.pop("phone_numbers", [])]
+            body.pop("auth_password", None)
+            self.trunks[trunk_id] = {"id": trunk_id, **body, "is_active": True,
+                                     "phone_numbers": numbers}
+            if failure == "lose":
+                raise httpx.ReadTimeout("answer lost", request=request)
+            return httpx.Response(201, json=self.trunks[trunk_id])
+        trunk = self.trunks.get(parts[2]) if len(parts) > 2 else None
+        if trunk is None:
+            return httpx.Response(404, json={"detail": "no such trunk"})
+        if method == "GET":
+            return httpx.Response(200, json=trunk)
+        if method == "PATCH":
+            update = json.loads(request.content)
+            update.pop("auth_password", None)
+            trunk.update(update)
+            return httpx.Response(200, json=trunk)
+        if method == "DELETE":
+            del self.trunks[parts[2]]
+            return httpx.Response(204)
+        return httpx.Response(405)
+
+
+@dataclass
+class FakeKube:
+    """Secrets, annotations and status in memory."""
+
+    secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    annotations: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def secret_key(self, namespace: str, name: str, key: str, *,
+                         max_age: float = 0.0) -> SecretValue:
+        data = self.secrets.get((namespace, name))
+        if data is None or key not in data:
+            raise SecretUnavailable(namespace, name, key, "not found")
+        return SecretValue(SecretStr(data[key]), f"{name}/1")
+
+    async def patch_annotations(self, namespace: str, name: str,
+                                annotations: dict[str, str | None]) -> None:
+        self.annotations.setdefault(name, {}).update(annotations)
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        stored = self.status.setdefault(name, {})
+        for key, value in status.items():
+            if value is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = value
+
+
+@dataclass
+class Core:
+    bolna: FakeBolna
+    kube: FakeKube
+    owner: StatusOwner
+    reconciler: TrunkReconciler
+    events: list[tuple[str, str, str]]
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        return next(c for c in self.kube.status[name]["conditions"] if c["type"] == type_)
+
+
+def _core() -> Core:
+    bolna, kube = FakeBolna(), FakeKube()
+    kube.secrets[("team", "twilio-sip")] = {"password": "pw-1"}
+    events: list[tuple[str, str, str]] = []
+
+    def client(token: SecretStr) -> BolnaClient:
+        return BolnaClient(token, base_url="http://bolna.invalid",
+                           transport=httpx.MockTransport(bolna.handle),
+                           retry=RetryPolicy(max_attempts=1),
+                           limiters=LimiterRegistry(lambda: RateLimiter(rate_per_minute=6000)))
+
+    owner = StatusOwner(kube, edge_managed=False)
+    reconciler = TrunkReconciler(kube, Accounts(client, SecretStr(TOKEN)), owner,
+                                 lambda body, type_, reason, message: events.append(
+                                     (type_, reason, message)))
+    return Core(bolna, kube, owner, reconciler, events)
+
+
+def _trunk(generation: int = 1, **spec: Any) -> TrunkObject:
+    return TrunkObject(namespace="team", name="twilio", uid="uid-1", generation=generation,
+                       spec={**USERPASS_SPEC, **spec}, annotations={}, status={})
+
+
+def _run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def test_create_reports_synced_with_the_marker_written_first() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    [trunk_id] = core.bolna.trunks
+    status = core.kube.status["twilio"]
+    assert status["trunkId"] == trunk_id and "createStartedAt" not in status
+    assert status["observedGeneration"] == 1
+    assert core.condition("twilio", "Ready")["status"] == "True"
+    assert core.kube.annotations["twilio"]["sip.bolna.ai/trunk-id"] == trunk_id
+    assert [e[1] for e in core.events] == ["Created"]
+
+
+def test_a_lost_create_answer_is_found_by_name_not_created_twice() -> None:
+    core = _core()
+    core.bolna.fail_next = ["lose"]
+    with pytest.raises(RetryLater):
+        _run(core.reconciler.reconcile(_trunk()))
+    assert core.condition("twilio", "Reconciling")["reason"] == "AnswerLost"
+    assert "createStartedAt" in core.kube.status["twilio"]
+    _run(core.reconciler.reconcile(_trunk()))
+    assert len(core.bolna.trunks) == 1
+    assert "Recovered" in [e[1] for e in core.events]
+    assert core.condition("twilio", "Ready")["status"] == "True"
+
+
+def test_a_5xx_is_retried_and_shows_as_reconciling_for_the_new_generation() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    core.bolna.fail_next = [503]
+    with pytest.raises(RetryLater):
+        _run(core.reconciler.reconcile(_trunk(generation=2, qualifyFrequency=0)))
+    status = core.kube.status["twilio"]
+    assert status["observedGeneration"] == 2
+    reconciling = core.condition("twilio", "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "BolnaUnavailable")
+    assert "503" in reconciling["message"]
+    _run(core.reconciler.reconcile(_trunk(generation=2, qualifyFrequency=0)))
+    reasons = [e[1] for e in core.events]
+    assert "Updated" in reasons and "DriftCorrected" not in reasons
+
+
+def test_drift_is_only_a_difference_found_while_in_sync() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    [trunk] = core.bolna.trunks.values()
+    trunk["qualify_frequency"] = 99  # changed in Bolna's dashboard
+    _run(core.reconciler.reconcile(_trunk(), drift_check=True, max_age=0.0))
+    assert core.events[-1][1] == "DriftCorrected"
+    assert trunk["qualify_frequency"] == USERPASS_SPEC.get("qualifyFrequency", 60)
+
+
+def test_a_refused_token_stalls_once_and_the_drift_check_leaves_it() -> None:
+    core = _core()
+    core.kube.secrets[("team", "wrong")] = {"token": "not-the-token"}
+    obj = _trunk(apiTokenSecretRef={"name": "wrong", "key": "token"})
+    _run(core.reconciler.reconcile(obj))  # permanent: no RetryLater
+    stalled = core.condition("twilio", "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "Unauthorized")
+    assert core.kube.status["twilio"]["observedGeneration"] == 1
+    calls = len(core.bolna.calls)
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=0.0))
+    assert len(core.bolna.calls) == calls, "a stalled generation is not retried"
+    assert [e[:2] for e in core.events] == [("Warning", "Unauthorized")]
+
+
+def test_finalize_deletes_even_when_the_stored_spec_no_longer_validates() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    broken = _trunk(transport="carrier-pigeon", mediaEncryption=7)
+    broken.deleting = True
+    _run(core.reconciler.finalize(broken))
+    assert core.bolna.trunks == {}
+    assert core.events[-1][1] == "Deleted"
+
+
+def test_finalize_needs_no_password_and_remembers_the_token() -> None:
+    core = _core()
+    core.kube.secrets[("team", "bolna")] = {"token": TOKEN}
+    obj = _trunk(apiTokenSecretRef={"name": "bolna", "key": "token"})
+    _run(core.reconciler.reconcile(obj))
+    core.kube.secrets.clear()  # kubectl delete -f: the Secrets went first
+    _run(core.reconciler.finalize(obj))
+    assert core.bolna.trunks == {}
+
+
+def test_a_refused_delete_is_reported_and_keeps_the_finalizer() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    core.bolna.fail_next = [403]
+    with pytest.raises(RetryLater) as raised:
+        _run(core.reconciler.finalize(_trunk()))
+    assert raised.value.reason == "Unauthorized"
+    assert core.condition("twilio", "Ready")["reason"] == "Deleting"
+    stalled = core.condition("twilio", "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "Unauthorized")
+    assert core.events[-1][:2] == ("Warning", "Unauthorized")
+    assert len(core.bolna.trunks) == 1
