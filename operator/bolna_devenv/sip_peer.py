@@ -9,7 +9,9 @@ with the scenarios in ``deploy/sipp/``:
   freezes it with SIGSTOP, which is how tests make a gateway go silent; the kernel
   keeps what arrives meanwhile, and :meth:`SipPeer.resume` lets it answer that late.
 * :func:`place_call` sends one call through Kamailio with ``X-Trunk-Set: <set id>``,
-  as Bolna does, and returns the final status code.
+  as Bolna does, and returns the final status code. ``source`` sends it from another
+  address of 127/8 (Linux routes all of it to ``lo``), which is how tests play a
+  stranger or a carrier of an ip-based trunk.
 * :func:`options_ping` sends one OPTIONS from Python and returns the status code (or
   None), to check a peer directly.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -377,6 +380,7 @@ def place_call(
     timeout: float = 20.0,
     scenario: Path | None = None,
     binary: Path | None = None,
+    source: str = LOOPBACK,
 ) -> int:
     """Place one call through Kamailio on 127.0.0.1 and return its final status code.
 
@@ -394,19 +398,23 @@ def place_call(
             gateway tried, so make this longer than that times the gateways).
         scenario: default ``deploy/sipp/uac-with-set.xml``.
         binary: the sipp binary; default :func:`find_sipp`.
+        source: the caller's address (sipp binds its SIP and media sockets there): an
+            IPv4 loopback address such as 127.0.0.2, so Kamailio sees another peer.
 
     Raises:
         CallError: if no final response came (the message has sipp's output).
         SippNotFoundError: if sipp is not installed.
+        ValueError: if ``source`` is not an IPv4 loopback address.
     """
+    _check_loopback(source)
     sipp = Path(binary) if binary is not None else find_sipp()
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="bolna-call-") as tmp:
             return _place_call(sipp, Path(tmp), kamailio_sip_port, set_id, transport,
-                               callee, timeout, scenario)
+                               callee, timeout, scenario, source)
     Path(workdir).mkdir(parents=True, exist_ok=True)
     return _place_call(sipp, Path(workdir), kamailio_sip_port, set_id, transport, callee,
-                       timeout, scenario)
+                       timeout, scenario, source)
 
 
 def _place_call(
@@ -418,13 +426,14 @@ def _place_call(
     callee: str,
     timeout: float,
     scenario: Path | None,
+    source: str = LOOPBACK,
 ) -> int:
     tag = secrets.token_hex(4)
     trace = workdir / f"call-{tag}.messages.log"
     output = workdir / f"call-{tag}.sipp.log"
     errors = workdir / f"call-{tag}.errors.log"
     for _ in range(_PORT_ATTEMPTS):
-        local_port, control_port = _free_ports(transport)
+        local_port, control_port = _free_ports(transport, source)
         argv = [
             str(sipp), f"{LOOPBACK}:{kamailio_sip_port}",
             "-sf", str(scenario or UAC_SCENARIO),
@@ -432,11 +441,11 @@ def _place_call(
             "-s", callee,
             "-m", "1",
             "-t", "t1" if transport == "tcp" else "u1",
-            "-i", LOOPBACK,
+            "-i", source,
             "-p", str(local_port),
             "-ci", LOOPBACK,
             "-cp", str(control_port),
-            "-mi", LOOPBACK,
+            "-mi", source,
             "-nostdin",
             "-timeout", f"{max(1, round(timeout))}s",
             "-timeout_error",
@@ -458,8 +467,8 @@ def _place_call(
             return status
         if "already in use" not in tail(output).lower():
             raise CallError(
-                f"no final response to the INVITE for set {set_id} via 127.0.0.1:"
-                f"{kamailio_sip_port} (sipp exit code {result.returncode})\n"
+                f"no final response to the INVITE for set {set_id} from {source} via "
+                f"127.0.0.1:{kamailio_sip_port} (sipp exit code {result.returncode})\n"
                 f"--- last lines of {output} ---\n{tail(output)}"
             )
     raise CallError(f"no free local port for sipp after {_PORT_ATTEMPTS} attempts")
@@ -488,31 +497,35 @@ def final_invite_status_in(text: str) -> int | None:
 
 
 def options_ping(
-    port: int, *, host: str = LOOPBACK, transport: Transport = "udp", timeout: float = 1.0
+    port: int, *, host: str = LOOPBACK, transport: Transport = "udp", timeout: float = 1.0,
+    source: str | None = None,
 ) -> int | None:
     """Send one OPTIONS to ``host:port`` and return the reply's status code.
 
-    Returns None when nothing answers within ``timeout`` (a paused or dead peer).
+    ``source`` sends it from that local address (default: ``host`` itself), e.g.
+    127.0.0.2 to ask as a stranger. Returns None when nothing answers within
+    ``timeout`` (a paused or dead peer).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
     target = f"[{host}]" if family == socket.AF_INET6 else host
+    local = source or host
+    via = f"[{local}]" if family == socket.AF_INET6 else local
     try:
         with socket.socket(family, kind) as sock:
             sock.settimeout(timeout)
+            sock.bind((local, 0))
             if transport == "tcp":
                 sock.connect((host, port))
-            else:
-                sock.bind((host, 0))
             local_port = sock.getsockname()[1]
             branch = "z9hG4bK-" + secrets.token_hex(8)
             message = (
                 f"OPTIONS sip:{target}:{port} SIP/2.0\r\n"
-                f"Via: SIP/2.0/{transport.upper()} {target}:{local_port};branch={branch}\r\n"
+                f"Via: SIP/2.0/{transport.upper()} {via}:{local_port};branch={branch}\r\n"
                 "Max-Forwards: 70\r\n"
-                f"From: <sip:probe@{target}>;tag={secrets.token_hex(4)}\r\n"
+                f"From: <sip:probe@{via}>;tag={secrets.token_hex(4)}\r\n"
                 f"To: <sip:{target}:{port}>\r\n"
-                f"Call-ID: {secrets.token_hex(8)}@{target}\r\n"
+                f"Call-ID: {secrets.token_hex(8)}@{via}\r\n"
                 "CSeq: 1 OPTIONS\r\n"
                 "Content-Length: 0\r\n\r\n"
             ).encode()
@@ -531,14 +544,25 @@ def options_ping(
 # ---- helpers -----------------------------------------------------------------
 
 
-def _free_ports(transport: Transport) -> tuple[int, int]:
-    """A port free on 127.0.0.1 for ``transport`` (SIP) and a free UDP port (sipp control)."""
+def _check_loopback(address: str) -> None:
+    """Test traffic stays on loopback: refuse any source but an IPv4 loopback address."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, ipaddress.IPv4Address) or not parsed.is_loopback:
+        raise ValueError(f"source {address!r} is not an IPv4 loopback address (127.0.0.0/8)")
+
+
+def _free_ports(transport: Transport, host: str = LOOPBACK) -> tuple[int, int]:
+    """A port free on ``host`` for ``transport`` (SIP) and a free UDP port on 127.0.0.1
+    (sipp control)."""
     kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
     with (
         socket.socket(socket.AF_INET, kind) as sip,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control,
     ):
-        sip.bind((LOOPBACK, 0))
+        sip.bind((host, 0))
         control.bind((LOOPBACK, 0))
         return int(sip.getsockname()[1]), int(control.getsockname()[1])
 

@@ -553,7 +553,7 @@ def test_network_policy_lets_only_the_operator_reach_rpc(defaults: Manifests,
         operator = manifests.deployment("operator")
         rpc = int(defines(container(kamailio)["args"])["RPC_PORT"])
         sip = int(defines(container(kamailio)["args"])["SIP_PORT"])
-        policy = manifests.one("NetworkPolicy")["spec"]
+        policy = manifests.one("NetworkPolicy", kamailio["metadata"]["name"])["spec"]
         assert policy["policyTypes"] == ["Ingress"]
         assert selects(policy["podSelector"]["matchLabels"], pod_labels(kamailio))
         rpc_rules = [rule for rule in policy["ingress"]
