@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.config import JsonDict
 
-from .bolna.client import DEFAULT_BASE_URL
+from .bolna.client import DEFAULT_BASE_URL, DEFAULT_DEADLINE, DEFAULT_MAX_ANSWER_BYTES
 
 ENV_PREFIX = "BOLNA_SIP_"
 TOKEN_ENV = "BOLNA_API_TOKEN"
@@ -81,6 +81,18 @@ class OperatorSettings(BaseModel):
     request_timeout: float = Field(
         default=10.0, gt=0, description="Seconds before a Bolna call times out.",
         json_schema_extra=_cli(BOLNA, "SECONDS"))
+    request_deadline: float = Field(
+        default=DEFAULT_DEADLINE, gt=0, json_schema_extra=_cli(BOLNA, "SECONDS"),
+        description=("Seconds one Bolna request may take in all: connecting, sending, the "
+                     "answer's headers and its whole body. --request-timeout bounds each "
+                     "wait alone (an answer trickled a byte at a time meets every one of "
+                     "them); keep this larger. A request past it is a temporary error."))
+    bolna_max_answer_bytes: int = Field(
+        default=DEFAULT_MAX_ANSWER_BYTES, ge=1024, json_schema_extra=_cli(BOLNA, "BYTES"),
+        description=("Largest Bolna answer body read, in bytes (a list of 1,000 trunks "
+                     "with 4 gateways and 10 numbers each is about 4 MiB). A larger one "
+                     "is refused unread when its Content-Length says so, else cut off "
+                     "there: a temporary error. Error answers are read only in part."))
     rate_limit_per_minute: int = Field(
         default=950, gt=0, json_schema_extra=_cli(BOLNA, "N", flag="rate-limit"),
         description="Bolna calls per minute per account (Bolna allows 1000).")

@@ -56,8 +56,10 @@ class Core:
 
         def client_for(token: pydantic.SecretStr) -> BolnaClient:
             return BolnaClient(token, base_url=config.bolna_url,
-                               timeout=config.request_timeout, limiters=limiters,
-                               observer=observe_bolna)
+                               timeout=config.request_timeout,
+                               deadline=config.request_deadline,
+                               max_answer_bytes=config.bolna_max_answer_bytes,
+                               limiters=limiters, observer=observe_bolna)
 
         self.recorder = EventRecorder(kube)
         self.accounts = Accounts(factory=client_for, default_token=config.default_token)

@@ -4,11 +4,21 @@ A thin adapter at the edge of the operator: no planning happens here, only calls
 are safe to repeat (or clearly marked when they are not).
 """
 
-from .client import DEFAULT_BASE_URL, SIP_TRUNKS_API, ApiPaths, BolnaClient, CallCounts
+from .client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_ANSWER_BYTES,
+    SIP_TRUNKS_API,
+    ApiPaths,
+    BolnaClient,
+    CallCounts,
+)
 from .errors import (
+    AnswerTooLarge,
     BadRequest,
     BolnaError,
     Conflict,
+    DeadlineExceeded,
     NetworkError,
     NotFound,
     PermanentError,
@@ -37,14 +47,18 @@ from .wire import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_DEADLINE",
+    "DEFAULT_MAX_ANSWER_BYTES",
     "SHARED_LIMITERS",
     "SIP_TRUNKS_API",
+    "AnswerTooLarge",
     "ApiPaths",
     "BadRequest",
     "BolnaClient",
     "BolnaError",
     "CallCounts",
     "Conflict",
+    "DeadlineExceeded",
     "GatewayCreate",
     "IpIdentifier",
     "IpIdentifierCreate",

@@ -11,23 +11,27 @@ Two families, because the reconciler has two reactions:
   the trunk may exist; look it up by name before creating again (Bolna has no
   idempotency keys).
 
-| status / failure                     | class                                  |
-|--------------------------------------|----------------------------------------|
-| 400, 4xx not listed below            | ``BadRequest`` / ``PermanentError``    |
-| 401, 403                             | ``Unauthorized``                       |
-| 404                                  | ``NotFound``                           |
-| 409                                  | ``Conflict``                           |
-| 422                                  | ``Rejected``                           |
-| 408, 425                             | ``TemporaryError``                     |
-| 429                                  | ``RateLimited``                        |
-| 5xx                                  | ``ServerError``                        |
-| timeout, connection error            | ``NetworkError``                       |
-| 2xx whose body is not as documented  | ``UnexpectedResponse``                 |
-| any of the temporary ones on a POST  | ``UncertainOutcome`` unless surely not |
-|   that may have been applied         |   applied (429, connect failure)       |
+| status / failure                    | class                                   |
+|-------------------------------------|-----------------------------------------|
+| 400, 4xx not listed below           | ``BadRequest`` / ``PermanentError``     |
+| 401, 403                            | ``Unauthorized``                        |
+| 404                                 | ``NotFound``                            |
+| 409                                 | ``Conflict``                            |
+| 422                                 | ``Rejected``                            |
+| 408, 425                            | ``TemporaryError``                      |
+| 429                                 | ``RateLimited``                         |
+| 5xx                                 | ``ServerError``                         |
+| timeout, connection error           | ``NetworkError``                        |
+| no whole answer within the deadline | ``DeadlineExceeded`` (``NetworkError``) |
+| 2xx whose body is over the size cap | ``AnswerTooLarge``                      |
+| 2xx whose body is not as documented | ``UnexpectedResponse``                  |
+| any of the temporary ones on a POST | ``UncertainOutcome`` unless surely not  |
+|   that may have been applied        |   applied (429, connect failure)        |
 
 Errors carry the status, a message, the method and the path: never a body, never a
-header. The message is Bolna's own text passed through a ``Redactor``.
+header. The message is Bolna's own text passed through a ``Redactor``, cut to
+``MAX_MESSAGE_LENGTH`` characters; an error answer's body is only ever read up to a small
+excerpt (see ``client.py``), so no error holds on to a large body.
 """
 
 from __future__ import annotations
@@ -120,6 +124,33 @@ class NetworkError(TemporaryError):
     def __init__(self, message: str, *, sent: bool, method: str = "", path: str = "") -> None:
         self.sent = sent
         super().__init__(message, method=method, path=path)
+
+
+class DeadlineExceeded(NetworkError):
+    """No whole answer within the request deadline: connecting, sending, the headers and
+    the body together took longer, though each wait may have been within the timeout
+    (an answer trickled byte by byte, or a server that never finishes).
+
+    ``sent`` as for ``NetworkError``: False only when the deadline passed before any
+    byte of the request went out. Not retried inside the client: an attempt that used
+    the whole deadline is no blip, the caller reports it and comes back later.
+    """
+
+
+class AnswerTooLarge(TemporaryError):
+    """A success answer whose body is larger than the client reads (``limit`` bytes).
+
+    Refused unread when its ``Content-Length`` says so, else cut off as soon as it passes
+    the limit; nothing of it is kept. Temporary (a misbehaving server or proxy, or an
+    account that outgrew the limit: raise it), but not retried inside the client, since
+    the same answer would come again. On a POST the request was applied, so it becomes an
+    ``UncertainOutcome``.
+    """
+
+    def __init__(self, message: str, *, limit: int, status: int | None = None,
+                 method: str = "", path: str = "") -> None:
+        self.limit = limit
+        super().__init__(message, status=status, method=method, path=path)
 
 
 class UnexpectedResponse(TemporaryError):

@@ -10,6 +10,12 @@ without holding a worker for minutes.
 
 Which requests may be sent again at all is decided by the client (see ``client.py``):
 GET, PATCH and DELETE always; a POST only when Bolna surely did not act on it.
+
+Two temporary errors are never retried in-process: ``AnswerTooLarge`` (the same answer
+would come again, and reading it again costs the whole limit each time) and
+``DeadlineExceeded`` (an attempt that used the whole deadline is not a blip; five of them
+would hold the caller for minutes). They are raised at once and the reconciler requeues
+the trunk with its own backoff, reporting why in the meantime.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .errors import TemporaryError
+from .errors import AnswerTooLarge, DeadlineExceeded, TemporaryError
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -68,7 +74,10 @@ class RetryPolicy:
 
     def delay_for(self, attempt: int, error: TemporaryError) -> float | None:
         """The wait before the next attempt, or ``None`` when the client should not wait
-        in-process (the server asked for longer than ``max_retry_after``)."""
+        in-process (the server asked for longer than ``max_retry_after``, or the error is
+        one that an immediate retry would only repeat: see the module's docstring)."""
+        if isinstance(error, AnswerTooLarge | DeadlineExceeded):
+            return None
         if error.retry_after is not None:
             if error.retry_after > self.max_retry_after:
                 return None
