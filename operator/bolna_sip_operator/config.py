@@ -73,6 +73,12 @@ class OperatorSettings(BaseModel):
         default=None, json_schema_extra=NO_FLAG,
         description=("Bolna API token for SipTrunks without apiTokenSecretRef (from "
                      "--token-file or BOLNA_API_TOKEN, never a flag)."))
+    default_token_namespaces: tuple[str, ...] = Field(
+        default=(), json_schema_extra=_cli(BOLNA, "NS"),
+        description=("Namespaces whose SipTrunks may use the default token (globs like "
+                     "'team-*' work); others must name their own with apiTokenSecretRef. "
+                     "None given: every watched namespace. The default token opens one "
+                     "Bolna account for every namespace that may use it."))
     drift_interval: float = Field(
         default=300.0, gt=0, json_schema_extra=_cli(BOLNA, "SECONDS"),
         description=("Seconds between checks of Bolna for changes made outside the "

@@ -11,7 +11,10 @@ Kopf's own handling of the trunk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -30,10 +33,12 @@ from .metrics import ACTING, observe_bolna
 from .model import names
 from .peering import PeeringGate
 from .reconcile.accounts import Accounts
+from .reconcile.claims import Claim, Claims
 from .reconcile.drift import run_drift_loop
 from .reconcile.objects import TrunkObject
 from .reconcile.outcomes import RetryLater
 from .reconcile.queue import TrunkQueue, TrunkRegistry
+from .reconcile.secrets import SecretMarks
 from .reconcile.status_owner import StatusOwner
 from .reconcile.trunk import TrunkReconciler
 
@@ -47,7 +52,8 @@ class Core:
     """Everything the handlers share, made once at start-up (kept in Kopf's memo)."""
 
     def __init__(self, config: OperatorSettings, kube: Kube, gate: PeeringGate | None,
-                 expected: Any) -> None:
+                 expected: Any, secret_users: Callable[[str, str], set[str]],
+                 claims: Claims) -> None:
         self.config = config
         self.kube = kube
         self.gate = gate
@@ -64,7 +70,10 @@ class Core:
         self.recorder = EventRecorder(kube)
         self.accounts = Accounts(factory=client_for, default_token=config.default_token)
         self.owner = StatusOwner(kube, edge_managed=config.edge_configured)
-        self.reconciler = TrunkReconciler(kube, self.accounts, self.owner, self.post_event)
+        self.marks = SecretMarks(kube, secret_users)
+        self.reconciler = TrunkReconciler(
+            kube, self.accounts, self.owner, self.post_event, marks=self.marks,
+            claims=claims, default_token_namespaces=config.default_token_namespaces)
         self.registry = TrunkRegistry()
         self.queue = TrunkQueue()
         self.edge = (Edge(_sink(config, kube), _replicas(config, kube), self.owner,
@@ -75,6 +84,7 @@ class Core:
                           expected=expected)
                      if config.edge_configured else None)
         self.tasks: list[asyncio.Task[None]] = []
+        self._secret_digests: dict[tuple[str, str], str] = {}
 
     def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str
                    ) -> None:
@@ -91,6 +101,7 @@ class Core:
             return
         self.tasks.append(asyncio.create_task(run_drift_loop(
             self.config.drift_interval, self.registry.uids, self._drift_check)))
+        self.tasks.append(asyncio.create_task(self._missing_secrets()))
         if self.edge is not None:
             self.tasks += [asyncio.create_task(self.edge.run_sync()),
                            asyncio.create_task(self.edge.run_health(
@@ -100,6 +111,44 @@ class Core:
         if self.gate is not None and not await self.gate.acting():
             return  # a standby replica leaves Bolna to the acting one
         self.enqueue(uid, drift_check=True)
+
+    def secret_data_changed(self, namespace: str, name: str, data: Any, event: str | None
+                            ) -> bool:
+        """Whether a watched Secret's data differs from when it was last seen.
+
+        Only a digest is kept, in memory, to compare; the first sighting counts as a
+        change except in the initial listing (which the trunks' resume covers).
+        """
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        before = self._secret_digests.get((namespace, name))
+        self._secret_digests[(namespace, name)] = digest
+        return digest != before and (before is not None or event is not None)
+
+    async def _missing_secrets(self, interval: float = 5.0) -> None:
+        """Retry trunks stalled on a Secret that did not exist, once it does.
+
+        The operator watches only the Secrets it has labelled, and one that did not
+        exist could not be labelled: so trunks waiting for a Secret look for it (one
+        read per missing Secret per interval, no Bolna call).
+        """
+        while True:
+            await asyncio.sleep(interval)
+            for uid in self.registry.uids():
+                obj = self.registry.get(uid)
+                report = self.owner.reports(uid).bolna
+                if (obj is None or obj.deleting or report is None
+                        or report.reason != "SecretNotFound"):
+                    continue
+                for field_name in ("apiTokenSecretRef", "authPasswordSecretRef"):
+                    ref = obj.spec.get(field_name)
+                    if not (isinstance(ref, dict) and isinstance(ref.get("name"), str)):
+                        continue
+                    try:
+                        if await self.kube.secret_exists(obj.namespace, ref["name"]):
+                            self.enqueue(uid)
+                            break
+                    except Exception as error:  # the apiserver is away: next round
+                        log.debug("looking for Secret %s: %s", ref["name"], error)
 
     def enqueue(self, uid: str, *, drift_check: bool = False) -> None:
         """Reconcile the trunk soon with its newest body; never beside Kopf's run."""
@@ -179,12 +228,20 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=names.GROUP, key="last-handled-configuration")
         settings.posting.enabled = False  # Events come from our recorder, aggregated
+        # Only the Secrets the operator labelled (those SipTrunks reference) are listed
+        # and watched: the server filters, so other Secrets never reach this process.
+        settings.watching.label_selectors["v1", "secrets"] = f"{names.SECRET_LABEL}=true"
         kube = await Kube.connect(str(config.kubeconfig) if config.kubeconfig else None)
         gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
                             namespaces=config.namespaces)
                 if config.peering else None)
         every_trunk: kopf.Index[str, Any] = kwargs["trunk_uids"]
-        memo["core"] = Core(config, kube, gate, expected=lambda: set(every_trunk))
+        by_secret: kopf.Index[tuple[str | None, str], str] = kwargs["trunks_by_secret"]
+        by_trunk_id: kopf.Index[str, Claim] = kwargs["trunk_claims"]
+        memo["core"] = Core(
+            config, kube, gate, expected=lambda: set(every_trunk),
+            secret_users=lambda ns, name: set(by_secret.get((ns, name), ())),
+            claims=lambda trunk_id: list(by_trunk_id.get(trunk_id, ())))
         memo["acting_task"] = asyncio.create_task(_export_acting(gate))
 
     @kopf.on.login(id="login", registry=registry)
@@ -257,18 +314,38 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         return {(namespace, ref["name"]): name for ref in refs
                 if isinstance(ref, dict) and isinstance(ref.get("name"), str)}
 
-    def referenced(namespace: str | None, name: str, **kwargs: Any) -> bool:
-        return (namespace, name) in kwargs["trunks_by_secret"]
+    @kopf.index(*RESOURCE, id="trunk_claims", registry=registry)
+    def trunk_claims(uid: str, namespace: str | None, name: str, meta: kopf.Meta,
+                     status: kopf.Status, **_: Any) -> dict[str, Claim]:
+        """Bolna trunk ID -> the SipTrunks naming it (recorded in status, or annotated)."""
+        created = str(meta.get("creationTimestamp") or "")
+        claims: dict[str, Claim] = {}
+        annotated = meta.annotations.get(names.TRUNK_ID_ANNOTATION)
+        for trunk_id, recorded in ((annotated, False), (status.get("trunkId"), True)):
+            if isinstance(trunk_id, str) and trunk_id:
+                claims[trunk_id] = Claim(uid, namespace or "", name, recorded, created)
+        return claims
 
-    @kopf.on.event("v1", "secrets", when=referenced, id="secret_changed",
-                   registry=registry)
-    async def secret_changed(namespace: str | None, name: str, type: str,
-                             memo: kopf.Memo, **kwargs: Any) -> None:
-        """A referenced Secret was created or changed: enqueue the trunks using it."""
+    @kopf.on.event("v1", "secrets", id="secret_changed", registry=registry)
+    async def secret_changed(namespace: str | None, name: str, type: str, meta: kopf.Meta,
+                             body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        """A labelled Secret's data changed: enqueue the trunks using it; one being
+        deleted that no trunk uses any more loses the operator's finalizer.
+
+        Only a change of the data counts: the operator's own label and finalizer change
+        the Secret too, and must not look like a rotation.
+        """
         core: Core = memo["core"]
-        if namespace is not None:
-            core.kube.forget_secret(namespace, name)
-        if type not in ("ADDED", "MODIFIED") or namespace is None:
+        if namespace is None:
+            return
+        if meta.get("deletionTimestamp") and names.SECRET_FINALIZER in (
+                meta.get("finalizers") or ()):
+            await core.marks.release_if_unused(namespace, name)
+            return
+        if not core.secret_data_changed(namespace, name, body.get("data") or {}, type):
+            return
+        core.kube.forget_secret(namespace, name)
+        if type not in ("ADDED", "MODIFIED"):
             return  # None is the initial listing, which resume already covers.
         for trunk_name in set(kwargs["trunks_by_secret"].get((namespace, name), ())):
             obj = core.registry.named(namespace, trunk_name)

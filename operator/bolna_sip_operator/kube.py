@@ -38,6 +38,8 @@ class SecretUnavailable(Exception):  # noqa: N818 (a state, not a bug)
     def __init__(self, namespace: str, name: str, key: str, what: str) -> None:
         super().__init__(f"Secret {namespace}/{name}: {what} (key {key!r})")
         self.namespace, self.name, self.key = namespace, name, key
+        self.missing = what == "not found"
+        """The Secret itself is missing (not only its key)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,46 @@ class Kube:
         if not value:
             raise SecretUnavailable(namespace, name, key, "the value is empty")
         return SecretValue(SecretStr(value), version)
+
+    async def secret_exists(self, namespace: str, name: str) -> bool:
+        """Whether the Secret exists (one read; its data is not kept)."""
+        try:
+            await self._core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    async def mark_secret(self, namespace: str, name: str, *, protect: bool) -> bool:
+        """Label a referenced Secret (the operator watches only labelled Secrets) and,
+        with ``protect``, hold its deletion with the in-use finalizer.
+
+        A strategic merge patch adds to labels and finalizers without replacing them;
+        repeating it changes nothing (not even the resourceVersion). False: no such
+        Secret.
+        """
+        metadata: dict[str, Any] = {"labels": {names.SECRET_LABEL: "true"}}
+        if protect:
+            metadata["finalizers"] = [names.SECRET_FINALIZER]
+        return await self._patch_secret(namespace, name, {"metadata": metadata})
+
+    async def release_secret(self, namespace: str, name: str) -> None:
+        """Take the operator's label and in-use finalizer off a Secret."""
+        await self._patch_secret(namespace, name, {"metadata": {
+            "labels": {names.SECRET_LABEL: None},
+            "$deleteFromPrimitiveList/finalizers": [names.SECRET_FINALIZER]}})
+
+    async def _patch_secret(self, namespace: str, name: str, body: dict[str, Any]) -> bool:
+        try:
+            await self._core.patch_namespaced_secret(  # type: ignore[call-arg]
+                name, namespace, body, field_manager=FIELD_MANAGER,
+                _content_type="application/strategic-merge-patch+json")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            return False
+        return True
 
     def forget_secret(self, namespace: str, name: str) -> None:
         """Drop the copy of a Secret that changed or went away."""

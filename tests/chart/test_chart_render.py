@@ -62,7 +62,7 @@ def _grants(group: str, resource: str, verbs: str, name: str = "") -> set[Grant]
 
 TRUNKS = (_grants("sip.bolna.ai", "siptrunks", "get list watch patch")
           | _grants("sip.bolna.ai", "siptrunks/status", "patch")
-          | _grants("", "secrets", "get list watch")
+          | _grants("", "secrets", "get list watch patch")
           | _grants("", "events", "create patch")
           | _grants("events.k8s.io", "events", "create patch"))
 CRDS = _grants("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
@@ -115,7 +115,8 @@ def assert_no_broad_rules(manifests: Manifests) -> None:
             assert "*" not in text, f"wildcard in {role['metadata']['name']}: {rule}"
             assert "nonResourceURLs" not in rule
             if "secrets" in rule["resources"]:
-                assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+                # patch: the label and the in-use finalizer; never create, update, delete
+                assert set(rule["verbs"]) <= {"get", "list", "watch", "patch"}, rule
             if "configmaps" in rule["resources"]:
                 assert rule.get("resourceNames"), f"ConfigMaps not by name: {rule}"
             assert not {"pods", "pods/exec", "serviceaccounts/token"} & set(rule["resources"])
@@ -794,3 +795,13 @@ def test_grafana_dashboard_configmap(helm: Helm) -> None:
     assert {"Trunks by condition", "Gateway health", "Bolna calls by status",
             "Bolna latency", "Kamailio reloads", "Kamailio verification failures"} <= titles
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_default_token_namespaces_reach_the_flag(defaults: Manifests, helm: Helm) -> None:
+    """bolna.defaultTokenNamespaces: one --default-token-namespaces per entry; none by
+    default (every watched namespace may use the default token)."""
+    assert "--default-token-namespaces" not in flags(
+        container(defaults.deployment("operator"))["args"])
+    limited = helm.template(values={"bolna.defaultTokenNamespaces": ["shared", "team-*"]})
+    args = flags(container(limited.deployment("operator"))["args"])
+    assert args["--default-token-namespaces"] == ["shared", "team-*"]

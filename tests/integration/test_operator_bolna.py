@@ -344,18 +344,26 @@ def test_a_lost_create_answer_makes_no_duplicate(
 def test_5xx_and_429_are_retried_until_synced(
         operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
         core: client.CoreV1Api, namespace: str) -> None:
-    emulator.set_faults(error_rate=0.5, burst_429=3)
+    def answered() -> set[int]:
+        return {r["status"] for r in emulator.requests() if r["status"] is not None}
+
+    # First every call fails (a burst of 429s, then 5xx), so both are surely met; then
+    # half of them, until every trunk is through.
+    emulator.set_faults(error_rate=1.0, burst_429=3)
     try:
         _secret(core, namespace, "twilio-sip", password=CANARY_PASSWORD)
         for index in range(3):
             trunks.create(namespace, userpass(name=f"flaky-{index}"))
+        wait_for("429 and 5xx answers", lambda: 429 in answered() and any(
+            status >= 500 for status in answered()), timeout=60)
+        emulator.set_faults(error_rate=0.5)
         for index in range(3):
             wait_condition(trunks, namespace, f"flaky-{index}", "Ready", "True", timeout=60)
     finally:
         emulator.set_faults(error_rate=0.0, burst_429=0)
     for index in range(3):
         assert len([t for t in bolna_trunks(emulator) if t["name"] == f"flaky-{index}"]) == 1
-    statuses = {r["status"] for r in emulator.requests()}
+    statuses = answered()
     assert 429 in statuses and any(s >= 500 for s in statuses)
 
 

@@ -16,3 +16,10 @@ PASSWORD_MATCHES_ANNOTATION = f"{GROUP}/password-matches-bolna"
 """``"true"`` on an adopted userpass trunk: the password Secret holds the password Bolna
 has already, so the first sync records the Secret's version instead of sending it (Bolna
 never returns a password to compare). Later changes to the Secret are sent as usual."""
+
+SECRET_LABEL = f"{GROUP}/referenced"
+"""On Secrets a SipTrunk references: the operator watches only Secrets with this label,
+so it neither holds nor lists the cluster's other Secrets."""
+SECRET_FINALIZER = f"{GROUP}/in-use"
+"""On API token Secrets while a SipTrunk uses them: deleting the trunk in Bolna needs the
+token, so the Secret stays until the trunks that use it are gone."""

@@ -19,21 +19,24 @@ Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import SecretStr, ValidationError
 
-from ..bolna import Conflict
+from ..bolna import Conflict, PermanentError
 from ..bolna.wire import Trunk
 from ..kube import SecretValue
 from ..metrics import RECONCILES
 from ..model import names
 from ..model.spec import SipTrunkSpec, spec_violations
 from .accounts import Accounts, account_label
+from .claims import Claims, other_owner
 from .conditions import now_rfc3339
 from .desired import DesiredTrunk, desired_trunk
 from .external import ExternalTrunks
@@ -41,12 +44,17 @@ from .objects import EventSink, TrunkObject
 from .observations import BolnaReport, DeletionReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
 from .plan import immutable_mismatches, plan_trunk
+from .secrets import SecretMarks
 from .snapshots import AccountSnapshots
 from .status_owner import PhoneNumberFact, StatusOwner
 
 log = logging.getLogger(__name__)
 
 JUST_SYNCED_SECONDS = 30.0
+CREATE_PATIENCE = 30.0
+"""Seconds after a create whose answer was lost during which the trunk is looked for by
+name (Bolna's list may lag behind its own create) before another create is sent."""
+CREATE_LOOK_AGAIN = 5.0
 BLOCKED_DELETE_RETRY = 120.0
 """Seconds between attempts of a deletion Bolna refused (a revoked token, say): the
 finalizer must not go while the trunk exists, and a tight loop would help no one."""
@@ -96,8 +104,17 @@ class TrunkReconciler:
 
     def __init__(self, kube: TrunkKube, accounts: Accounts, owner: StatusOwner,
                  events: EventSink, snapshots: AccountSnapshots | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 marks: SecretMarks | None = None, claims: Claims | None = None,
+                 default_token_namespaces: tuple[str, ...] = (),
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.kube = kube
+        self.marks = marks
+        """Labels the Secrets trunks use (and holds token Secrets); None: no marking."""
+        self.claims = claims
+        """Who else names a Bolna trunk ID; None: no check (a single-tenant test)."""
+        self.default_token_namespaces = default_token_namespaces
+        self._wall_clock = wall_clock
         self.accounts = accounts
         self.owner = owner
         self.events = events
@@ -163,10 +180,15 @@ class TrunkReconciler:
 
     async def _resolve(self, obj: TrunkObject, *, secret_age: float = 0.0) -> Resolved:
         spec = validated_spec(obj)
+        # Marked before they are read: the mark changes a Secret's resourceVersion, and
+        # the version read is what tells a rotated password from the one Bolna has.
+        if spec.apiTokenSecretRef is not None:
+            await self._mark(obj, spec.apiTokenSecretRef.name, protect=True)
         token = await self._token(obj, spec.apiTokenSecretRef, secret_age)
         password = None
         if spec.authType == "userpass" and spec.authPasswordSecretRef is not None:
             ref = spec.authPasswordSecretRef
+            await self._mark(obj, ref.name)
             password = await self.kube.secret_key(obj.namespace, ref.name, ref.key,
                                                   max_age=secret_age)
         return Resolved(spec, desired_trunk(spec, obj.name), self._trunks(token), password)
@@ -176,12 +198,25 @@ class TrunkReconciler:
             token = (await self.kube.secret_key(obj.namespace, ref.name, ref.key,
                                                 max_age=secret_age)).value
         elif self.accounts.default_token is not None:
+            if not self._may_use_default_token(obj.namespace):
+                raise Stalled("NoToken", f"the operator's default Bolna token is not for "
+                              f"namespace {obj.namespace}: set spec.apiTokenSecretRef to "
+                              "a Secret with this namespace's own token")
             token = self.accounts.default_token
         else:
             raise Stalled("NoToken", "no Bolna API token: set spec.apiTokenSecretRef, or "
                           "give the operator a default token")
         self._last_token[obj.uid] = token
         return token
+
+    def _may_use_default_token(self, namespace: str) -> bool:
+        allowed = self.default_token_namespaces
+        return not allowed or any(fnmatch.fnmatchcase(namespace, p) for p in allowed)
+
+    async def _mark(self, obj: TrunkObject, secret: str, *, protect: bool = False) -> None:
+        if self.marks is not None:
+            self.marks.trunk_seen(obj.namespace, obj.name)
+            await self.marks.mark(obj.namespace, secret, protect=protect)
 
     def _trunks(self, token: SecretStr) -> ExternalTrunks:
         return ExternalTrunks(self.accounts.client(token), account_label(token),
@@ -192,6 +227,12 @@ class TrunkReconciler:
         facts = self.owner.facts(obj.uid)
         trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or facts.trunk_id
         observed: Trunk | None = None
+        owner = other_owner(self.claims, trunk_id, obj.uid) if trunk_id else None
+        if owner is not None:
+            raise Stalled("OwnedElsewhere", f"Bolna trunk {trunk_id} is managed by SipTrunk "
+                          f"{owner.namespace}/{owner.name}; one Bolna trunk has one SipTrunk: "
+                          f"remove the annotation {names.TRUNK_ID_ANNOTATION} here, or "
+                          "delete that SipTrunk with deletionPolicy: Orphan first")
         if trunk_id:
             observed = await r.trunks.observe(trunk_id, max_age=list_age)
             if observed is None and facts.trunk_id != trunk_id:
@@ -209,6 +250,11 @@ class TrunkReconciler:
                             f"found trunk {observed.id} from an earlier create whose "
                             "answer was lost; not creating another")
                 await self._record_id(obj, observed.id)
+            elif self._create_age(facts.create_started_at) < CREATE_PATIENCE:
+                raise RetryLater("CreatePending", f"the answer to the create of "
+                                 f"{r.desired.name!r} was lost and Bolna's list does not "
+                                 "show the trunk yet; looking again before creating",
+                                 CREATE_LOOK_AGAIN)
         if observed is None:
             observed = await self._create(obj, r)
             observed = await self._update(obj, r, observed, drift=False)
@@ -226,15 +272,37 @@ class TrunkReconciler:
         await self._synced(obj, r, observed)
         self._synced_at[obj.uid] = (_fingerprint(obj, r), self._clock())
 
+    def _create_age(self, started: str) -> float:
+        try:
+            when = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return CREATE_PATIENCE  # unreadable: no reason to wait
+        return (self._wall_clock() - when).total_seconds()
+
     async def _create(self, obj: TrunkObject, r: Resolved) -> Trunk:
         # The marker goes out before the call: a lost answer is then looked up by name.
-        await self.owner.report(obj.uid, create_started_at=now_rfc3339())
+        # It keeps the time of the first attempt, which the patience is counted from.
+        earlier = self.owner.facts(obj.uid).create_started_at
+        if earlier is None:
+            await self.owner.report(obj.uid, create_started_at=now_rfc3339())
         try:
             trunk = await r.trunks.create(r.desired, r.password)
         except Conflict as error:
+            if earlier is not None and self._create_age(earlier) < 2 * CREATE_PATIENCE:
+                # "Name taken" right after our own uncertain create: most likely ours,
+                # not yet in the list. Look for it again rather than calling it a clash.
+                raise RetryLater("CreatePending", f"Bolna says the name {r.desired.name!r} "
+                                 "is taken, right after a create of ours whose answer was "
+                                 "lost; looking for that trunk again", CREATE_LOOK_AGAIN
+                                 ) from None
+            # Refused: nothing was created, so there is nothing to look for by name.
+            await self.owner.report(obj.uid, create_started_at=None, write=False)
             raise Stalled("Conflict", f"Bolna already has a trunk named {r.desired.name!r} "
                           f"({error.message}): choose another spec.name, or adopt that trunk "
                           f"with the annotation {names.TRUNK_ID_ANNOTATION}") from None
+        except PermanentError:
+            await self.owner.report(obj.uid, create_started_at=None, write=False)
+            raise
         # The ID goes out with the final status, or before the next Bolna write,
         # whichever comes first: one status write fewer per create.
         await self._record_id(obj, trunk.id, write=False)
@@ -297,17 +365,33 @@ class TrunkReconciler:
 
         Deletion needs only the trunk's ID and the account's token: not the SIP
         password, and not a spec that still validates (an older CRD may have let an
-        invalid one in). A token whose Secret went first (``kubectl delete -f`` of a
-        file with both, a namespace deletion) is the one this process last used.
+        invalid one in). The token Secret is held by the in-use finalizer until the
+        trunks that use it are gone; the token this process last used covers a Secret
+        removed by hand.
+
+        Only a trunk this SipTrunk recorded in its status is deleted: an adoption
+        annotation that never took (a wrong ID, another object's trunk, no token) names
+        a trunk that is not this object's to delete.
         """
         self.owner.see(obj.identity)
         policy = obj.spec.get("deletionPolicy", "Delete")
-        trunk_id = (obj.annotations.get(names.TRUNK_ID_ANNOTATION)
-                    or self.owner.facts(obj.uid).trunk_id)
+        trunk_id = self.owner.facts(obj.uid).trunk_id
+        claimed = obj.annotations.get(names.TRUNK_ID_ANNOTATION)
+        if trunk_id is None and claimed and not self.owner.facts(obj.uid).create_started_at:
+            self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {claimed} in "
+                        "place: this SipTrunk never adopted it")
+            await self._forget(obj)
+            return
         if policy == "Orphan":
             self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} in "
                         "place (deletionPolicy: Orphan)")
-            self._forget(obj)
+            await self._forget(obj)
+            return
+        owner = other_owner(self.claims, trunk_id, obj.uid) if trunk_id else None
+        if owner is not None:
+            self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} in "
+                        f"place: it is managed by SipTrunk {owner.namespace}/{owner.name}")
+            await self._forget(obj)
             return
         doing = f"deleting Bolna trunk {trunk_id}"
         try:
@@ -327,7 +411,7 @@ class TrunkReconciler:
                 "Blocked" if outcome.permanent else "Retrying", outcome.reason, message))
             raise RetryLater(outcome.reason, message, BLOCKED_DELETE_RETRY
                              if outcome.permanent else outcome.delay) from None
-        self._forget(obj)
+        await self._forget(obj)
 
     async def _deletion_token(self, obj: TrunkObject) -> SecretStr:
         ref = obj.spec.get("apiTokenSecretRef")
@@ -347,12 +431,24 @@ class TrunkReconciler:
         if self.accounts.default_token is None:
             raise Stalled("NoToken", "no Bolna API token to delete the trunk with: give the "
                           "operator a default token, or set spec.apiTokenSecretRef")
+        if not self._may_use_default_token(obj.namespace):
+            raise Stalled("NoToken", f"the operator's default Bolna token is not for "
+                          f"namespace {obj.namespace}: allow the namespace "
+                          "(--default-token-namespaces), or set deletionPolicy: Orphan")
         return self.accounts.default_token
 
-    def _forget(self, obj: TrunkObject) -> None:
+    async def _forget(self, obj: TrunkObject) -> None:
+        """Done with the trunk: release the Secrets no other trunk uses; drop records."""
         self._synced_at.pop(obj.uid, None)
         self._last_token.pop(obj.uid, None)
         self.owner.forget(obj.uid)
+        if self.marks is None:
+            return
+        for field_name in ("apiTokenSecretRef", "authPasswordSecretRef"):
+            ref = obj.spec.get(field_name)
+            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                await self.marks.release_if_unused(obj.namespace, ref["name"],
+                                                   leaving=obj.name)
 
 
 def _fingerprint(obj: TrunkObject, r: Resolved) -> tuple[Any, ...]:

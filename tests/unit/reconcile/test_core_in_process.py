@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -36,6 +37,8 @@ class FakeBolna:
         self.calls: list[tuple[str, str]] = []
         self.fail_next: list[int | str] = []
         """Statuses (or "lose" for a create applied but its answer lost) for next calls."""
+        self.lagging_lists = 0
+        """How many lists still leave out the newest trunk (Bolna's list lags its create)."""
         self._ids = itertools.count(1)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -48,7 +51,14 @@ class FakeBolna:
             return httpx.Response(failure, json={"detail": f"failure {failure}"})
         parts = path.strip("/").split("/")  # sip-trunks, trunks[, id[, numbers[, nid]]]
         if method == "GET" and len(parts) == 2:
-            return httpx.Response(200, json=list(self.trunks.values()))
+            listed = list(self.trunks.values())
+            if self.lagging_lists > 0:
+                self.lagging_lists -= 1
+                listed = listed[:-1]
+            return httpx.Response(200, json=listed)
+        if method == "POST" and len(parts) == 2 and any(
+                t["name"] == json.loads(request.content)["name"] for t in self.trunks.values()):
+            return httpx.Response(409, json={"detail": "a trunk with this name exists"})
         if method == "POST" and len(parts) == 2:
             body = json.loads(request.content)
             trunk_id = f"T{next(self._ids)}"
@@ -240,3 +250,52 @@ def test_a_refused_delete_is_reported_and_keeps_the_finalizer() -> None:
     assert (stalled["status"], stalled["reason"]) == ("True", "Unauthorized")
     assert core.events[-1][:2] == ("Warning", "Unauthorized")
     assert len(core.bolna.trunks) == 1
+
+
+def test_a_lost_create_and_a_lagging_list_end_in_one_trunk_not_a_conflict() -> None:
+    core = _core()
+    core.bolna.fail_next = ["lose"]
+    core.bolna.lagging_lists = 2
+    with pytest.raises(RetryLater):
+        _run(core.reconciler.reconcile(_trunk()))
+    # The list does not show it yet: look again, do not create.
+    with pytest.raises(RetryLater) as raised:
+        _run(core.reconciler.reconcile(_trunk()))
+    assert raised.value.reason == "CreatePending"
+    assert [m for m, _ in core.bolna.calls].count("POST") == 1
+    with pytest.raises(RetryLater):
+        _run(core.reconciler.reconcile(_trunk()))
+    _run(core.reconciler.reconcile(_trunk()))  # the list has caught up
+    assert len(core.bolna.trunks) == 1
+    assert core.condition("twilio", "Ready")["status"] == "True"
+    assert "Conflict" not in [e[1] for e in core.events]
+
+
+def test_name_taken_right_after_our_lost_create_is_looked_for_not_a_conflict() -> None:
+    core = _core()
+    core.bolna.fail_next = ["lose"]
+    with pytest.raises(RetryLater):
+        _run(core.reconciler.reconcile(_trunk()))
+    # Past the patience for looks, a second create meets our own trunk's name.
+    core.bolna.lagging_lists = 1
+    core.reconciler._wall_clock = lambda: _later(31)
+    with pytest.raises(RetryLater) as raised:
+        _run(core.reconciler.reconcile(_trunk()))
+    assert raised.value.reason == "CreatePending"
+    assert core.condition("twilio", "Stalled")["status"] == "False"
+    _run(core.reconciler.reconcile(_trunk()))
+    assert len(core.bolna.trunks) == 1
+    assert core.condition("twilio", "Ready")["status"] == "True"
+
+
+def test_the_default_token_only_for_allowed_namespaces() -> None:
+    core = _core()
+    core.reconciler.default_token_namespaces = ("shared-*",)
+    _run(core.reconciler.reconcile(_trunk()))
+    stalled = core.condition("twilio", "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "NoToken")
+    assert core.bolna.calls == []
+
+
+def _later(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -1,0 +1,227 @@
+"""What an independent fault and bad-input campaign broke (issue 15), against the real
+operator, apiserver and Bolna emulator: each test failed before the fix."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from bolna_devenv.control_plane import ControlPlane
+from bolna_devenv.operator_process import OperatorProcess
+from bolna_emulator.process import EmulatorProcess
+from tests.corpus import USERPASS_SPEC, manifest
+from tests.integration.apiserver import Trunks, create_namespace
+from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
+from tests.integration.test_operator_bolna import bolna_trunk, bolna_trunks
+from tests.kubectl import Kubectl
+
+pytestmark = pytest.mark.integration
+TOKEN = "hardening-token"
+OTHER_TOKEN = "hardening-other-token"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(tokens=[TOKEN, OTHER_TOKEN]) as bolna:
+        yield bolna
+
+
+@pytest.fixture(scope="module")
+def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """The operator for ``hard-*``; only ``hard-shared-*`` may use the default token."""
+    process = OperatorProcess(
+        kubeconfig=control_plane.kubeconfig, bolna_url=emulator.url, token=TOKEN,
+        log_path=tmp_path_factory.mktemp("operator") / "operator.log", drift_interval=5,
+        extra_args=("--namespace", "hard-*", "--default-token-namespaces", "hard-shared-*"))
+    process.start()
+    try:
+        warm_up(control_plane, emulator, prefix="hard-shared")
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+def _secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace}, "stringData": data}
+
+
+def _trunk(name: str, namespace: str, **changes: Any) -> dict[str, Any]:
+    document = manifest({**USERPASS_SPEC, **changes}, name=name)
+    document["metadata"]["namespace"] = namespace
+    return document
+
+
+def _own_token_file(tmp_path: Path, namespace: str, name: str) -> Path:
+    """A file with a password Secret, a token Secret and a trunk using both."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump_all([
+        _secret("twilio-sip", namespace, password="hardening-password"),
+        _secret("bolna-token", namespace, token=OTHER_TOKEN),
+        _trunk(name, namespace, apiTokenSecretRef={"name": "bolna-token", "key": "token"}),
+    ]))
+    return path
+
+
+def _meta(core: client.CoreV1Api, namespace: str, name: str) -> client.V1ObjectMeta:
+    metadata = core.read_namespaced_secret(name, namespace).metadata
+    assert metadata is not None
+    return metadata
+
+
+def _bolna_id(trunks: Trunks, namespace: str, name: str) -> str:
+    trunk = wait_condition(trunks, namespace, name, "Ready", "True", timeout=60)
+    return str(trunk["status"]["trunkId"])
+
+
+def test_kubectl_delete_f_of_a_trunk_and_its_secrets_finishes(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient, kubectl: Kubectl,
+        tmp_path: Path) -> None:
+    namespace = create_namespace(api_client, "hard")
+    path = _own_token_file(tmp_path, namespace, "file")
+    kubectl.run("apply", "-f", str(path))
+    trunk_id = _bolna_id(trunks, namespace, "file")
+    token = _meta(core, namespace, "bolna-token")
+    assert "sip.bolna.ai/in-use" in (token.finalizers or [])
+    assert (token.labels or {}).get("sip.bolna.ai/referenced") == "true"
+    kubectl.run("delete", "-f", str(path), "--wait=false")
+    wait_for("the trunk, then its token Secret, gone", lambda: not exists(
+        trunks, namespace, "file") and not core.list_namespaced_secret(
+            namespace, field_selector="metadata.name=bolna-token").items, timeout=60)
+    assert bolna_trunk(emulator, trunk_id, token=OTHER_TOKEN) is None
+
+
+def test_a_namespace_deletion_takes_its_bolna_trunks_with_it(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient, kubectl: Kubectl,
+        tmp_path: Path) -> None:
+    namespace = create_namespace(api_client, "hard")
+    kubectl.run("apply", "-f", str(_own_token_file(tmp_path, namespace, "ns-gone")))
+    trunk_id = _bolna_id(trunks, namespace, "ns-gone")
+    core.delete_namespace(namespace)
+
+    def namespace_gone() -> bool:
+        try:
+            core.read_namespace(namespace)
+        except client.ApiException as error:
+            return bool(error.status == 404)
+        return False
+
+    # The namespace controller of a bare apiserver does not run here: emulate its order
+    # (every object deleted at once), then check what remains.
+    for secret in ("twilio-sip", "bolna-token"):
+        core.delete_namespaced_secret(secret, namespace)
+    trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", namespace,
+                                               "siptrunks", "ns-gone")
+    wait_for("the trunk and its Secrets gone", lambda: (not exists(
+        trunks, namespace, "ns-gone") and not core.list_namespaced_secret(namespace).items)
+        or namespace_gone(), timeout=60)
+    assert bolna_trunk(emulator, trunk_id, token=OTHER_TOKEN) is None
+
+
+def test_a_second_claimant_of_a_bolna_trunk_is_stalled_and_changes_nothing(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient) -> None:
+    owner_ns = create_namespace(api_client, "hard-shared")
+    intruder_ns = create_namespace(api_client, "hard-shared")
+    for namespace in (owner_ns, intruder_ns):
+        core.create_namespaced_secret(namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(name="twilio-sip"),
+            string_data={"password": "hardening-password"}))
+    trunks.create(owner_ns, _trunk("owner", owner_ns))
+    trunk_id = _bolna_id(trunks, owner_ns, "owner")
+    writes_before = len([r for r in emulator.requests() if r["method"] != "GET"])
+    intruder = _trunk("intruder", intruder_ns, description="taken over")
+    intruder["metadata"]["annotations"] = {"sip.bolna.ai/trunk-id": trunk_id}
+    trunks.create(intruder_ns, intruder)
+    stalled = wait_condition(trunks, intruder_ns, "intruder", "Stalled", "True")
+    assert condition(stalled, "Stalled")["reason"] == "OwnedElsewhere"
+    assert f"{owner_ns}/owner" in condition(stalled, "Stalled")["message"]
+    trunks.api.delete_namespaced_custom_object("sip.bolna.ai", "v1alpha1", intruder_ns,
+                                               "siptrunks", "intruder")
+    wait_for("the intruder gone", lambda: not exists(trunks, intruder_ns, "intruder"))
+    writes = [r for r in emulator.requests() if r["method"] != "GET"][writes_before:]
+    assert writes == [], writes
+    assert bolna_trunk(emulator, trunk_id, token=TOKEN) is not None
+    assert condition(trunks.get(owner_ns, "owner"), "Ready")["status"] == "True"
+
+
+def test_the_default_token_is_only_for_the_namespaces_allowed(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient) -> None:
+    namespace = create_namespace(api_client, "hard-team")
+    core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="twilio-sip"),
+        string_data={"password": "hardening-password"}))
+    trunks.create(namespace, _trunk("borrower", namespace))
+    stalled = wait_condition(trunks, namespace, "borrower", "Stalled", "True")
+    assert condition(stalled, "Stalled")["reason"] == "NoToken"
+    assert "apiTokenSecretRef" in condition(stalled, "Stalled")["message"]
+    assert not [t for t in bolna_trunks(emulator, token=TOKEN) if t["name"] == "borrower"]
+
+
+def test_a_revoked_token_is_stalled_unauthorized_without_a_traceback(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient) -> None:
+    namespace = create_namespace(api_client, "hard")
+    core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="twilio-sip"),
+        string_data={"password": "hardening-password"}))
+    core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="bolna-token"), string_data={"token": OTHER_TOKEN}))
+    trunks.create(namespace, _trunk("revoked", namespace, apiTokenSecretRef={
+        "name": "bolna-token", "key": "token"}))
+    _bolna_id(trunks, namespace, "revoked")
+    core.patch_namespaced_secret("bolna-token", namespace,
+                                 {"stringData": {"token": "revoked-now"}})
+    trunks.patch(namespace, "revoked", {"spec": {"qualifyFrequency": 0}})
+    stalled = wait_condition(trunks, namespace, "revoked", "Stalled", "True")
+    assert condition(stalled, "Stalled")["reason"] == "Unauthorized"
+    assert stalled["status"]["observedGeneration"] == stalled["metadata"]["generation"]
+    assert condition(stalled, "Ready")["status"] == "False"
+    warnings = [e for e in core.list_namespaced_event(namespace).items
+                if e.reason == "Unauthorized" and e.type == "Warning"]
+    assert warnings and warnings[0].reporting_component == "bolna-sip-operator"
+    assert "Traceback" not in operator.log()
+    # Fixed token: the Secret change alone brings it back.
+    core.patch_namespaced_secret("bolna-token", namespace,
+                                 {"stringData": {"token": OTHER_TOKEN}})
+    wait_condition(trunks, namespace, "revoked", "Ready", "True", timeout=60)
+
+
+def test_only_referenced_secrets_are_labelled_and_watched(
+        operator: OperatorProcess, trunks: Trunks, core: client.CoreV1Api,
+        api_client: client.ApiClient) -> None:
+    namespace = create_namespace(api_client, "hard-shared")
+    for name in ("twilio-sip", "unrelated"):
+        core.create_namespaced_secret(namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name),
+            string_data={"password": "hardening-password"}))
+    trunks.create(namespace, _trunk("labelled", namespace))
+    _bolna_id(trunks, namespace, "labelled")
+    used = _meta(core, namespace, "twilio-sip")
+    other = _meta(core, namespace, "unrelated")
+    assert (used.labels or {}).get("sip.bolna.ai/referenced") == "true"
+    assert not used.finalizers, "a password Secret is not needed for deletion"
+    assert "sip.bolna.ai/referenced" not in (other.labels or {})
+    # A rotated password reaches Bolna through the labelled watch, at once.
+    core.patch_namespaced_secret("twilio-sip", namespace,
+                                 {"stringData": {"password": "rotated-password"}})
+    wait_for("the new password sent", lambda: json.dumps(trunks.get(
+        namespace, "labelled")["status"]).count("passwordSecretVersion") and trunks.get(
+        namespace, "labelled")["status"]["passwordSecretVersion"].endswith(
+        str(_meta(core, namespace, "twilio-sip").resource_version)),
+        timeout=15)
