@@ -4,6 +4,8 @@ operator, apiserver and Bolna emulator: each test failed before the fix."""
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +227,44 @@ def test_only_referenced_secrets_are_labelled_and_watched(
         namespace, "labelled")["status"]["passwordSecretVersion"].endswith(
         str(_meta(core, namespace, "twilio-sip").resource_version)),
         timeout=15)
+
+
+def test_a_restart_reads_one_list_per_account_and_an_outage_is_not_hammered(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient) -> None:
+    """Issue 15 item 8: a restart re-read every trunk by ID (154 GETs for 50 trunks);
+    a Bolna outage made the drift check list about once a second."""
+    namespace = create_namespace(api_client, "hard-shared")
+    core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="twilio-sip"),
+        string_data={"password": "hardening-password"}))
+    for index in range(8):
+        trunks.create(namespace, _trunk(f"restart-{index}", namespace))
+    for index in range(8):
+        _bolna_id(trunks, namespace, f"restart-{index}")
+    operator.stop()
+    since = len(emulator.requests())
+    operator.start()
+    time.sleep(4)  # resume of every trunk (the drift interval here is 5 s)
+    after = emulator.requests(since=since)
+    by_id = [r for r in after if r["method"] == "GET" and r["route"].endswith("{trunk_id}")]
+    lists = [r for r in after if r["method"] == "GET" and r["route"].endswith("/trunks")]
+    writes = [r for r in after if r["method"] != "GET"]
+    assert by_id == [] and writes == [], (by_id, writes)
+    assert len(lists) <= 2, lists  # one per account in use (the default token's)
+    for index in range(8):
+        assert condition(trunks.get(namespace, f"restart-{index}"), "Ready")["status"] == "True"
+
+    # Bolna fails every call: the drift checks of the account share one failed list,
+    # asked once (no retry burst), and asked again later each time (4.5 s, 9 s, ...).
+    emulator.set_faults(error_rate=1.0)
+    try:
+        since = len(emulator.requests())
+        time.sleep(12)
+        during = emulator.requests(since=since)
+    finally:
+        emulator.set_faults(error_rate=0.0)
+    lists = [r for r in during if r["method"] == "GET" and r["route"].endswith("/trunks")]
+    assert len(during) == len(lists), "nothing but the accounts' lists is asked"
+    per_account = Counter(r["account"] for r in lists)
+    assert per_account and max(per_account.values()) <= 3, per_account

@@ -258,11 +258,17 @@ class BolnaClient:
 
     # Trunks
 
-    async def list_trunks(self, is_active: bool | None = None) -> list[Trunk]:
-        """All trunks of the account (Bolna does not paginate), optionally by state."""
+    async def list_trunks(self, is_active: bool | None = None, *, retry: bool = True
+                          ) -> list[Trunk]:
+        """All trunks of the account (Bolna does not paginate), optionally by state.
+
+        ``retry=False``: one attempt, for callers that come back anyway (the drift
+        check), so an outage costs one request per look, not a burst of retries.
+        """
         params = None if is_active is None else {"is_active": "true" if is_active else "false"}
         path = self.paths.trunks()
-        return await self._fetch(_TRUNKS, "list_trunks", "GET", path, params=params)
+        return await self._fetch(_TRUNKS, "list_trunks", "GET", path, params=params,
+                                 attempts=None if retry else 1)
 
     async def find_trunk(self, name: str) -> Trunk | None:
         """The trunk named ``name`` (names are unique per account), if there is one.
@@ -313,16 +319,20 @@ class BolnaClient:
 
     async def _fetch(self, adapter: TypeAdapter[T], operation: str, method: str, path: str,
                      *, body: dict[str, Any] | None = None,
-                     params: dict[str, str] | None = None) -> T:
+                     params: dict[str, str] | None = None, attempts: int | None = None
+                     ) -> T:
         """One call and its parsed answer. The answer is never bound to a name in a
         frame an error's traceback could keep alive."""
         return self._read(adapter, await self._call(operation, method, path, body=body,
-                                                     params=params), method, path)
+                                                     params=params, attempts=attempts),
+                          method, path)
 
     async def _call(self, operation: str, method: str, path: str, *,
                     body: dict[str, Any] | None = None,
-                    params: dict[str, str] | None = None) -> Answer:
-        """Send until answered, retrying only what is safe to send again.
+                    params: dict[str, str] | None = None,
+                    attempts: int | None = None) -> Answer:
+        """Send until answered, retrying only what is safe to send again (at most
+        ``attempts`` times, else the retry policy's number).
 
         Returns a successful answer, or, for a DELETE whose target turned out gone
         after an attempt that may have been applied, an empty 404 answer.
@@ -353,7 +363,7 @@ class BolnaClient:
             if isinstance(error, RateLimited):
                 self.rate_limiter.pause(
                     delay if delay is not None else self.retry.max_retry_after)
-            if delay is None or attempt >= self.retry.max_attempts:
+            if delay is None or attempt >= (attempts or self.retry.max_attempts):
                 raise error
             logger.debug("bolna %s %s: retry in %.3fs after %s (attempt %d)",
                          method, path, delay, type(error).__name__, attempt)

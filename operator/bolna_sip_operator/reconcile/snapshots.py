@@ -18,11 +18,18 @@ from ..bolna.wire import Trunk
 
 
 class _Lister(Protocol):
-    async def list_trunks(self) -> list[Trunk]: ...
+    async def list_trunks(self, *, retry: bool = True) -> list[Trunk]: ...
 
 
 FAILURE_MEMORY = 60.0
-"""Seconds a failed list answers for the account's drift checks (at most max_age)."""
+"""Seconds a first failed list answers for the account's drift checks (at most max_age);
+it doubles with each failure in a row, up to ``FAILURE_MEMORY_MAX``."""
+FAILURE_MEMORY_MAX = 600.0
+
+
+def _failure_memory(max_age: float, failures: int) -> float:
+    base = min(max_age, FAILURE_MEMORY)
+    return min(base * 2 ** max(failures - 1, 0), max(base, FAILURE_MEMORY_MAX))
 
 
 @dataclass
@@ -37,6 +44,8 @@ class _Snapshot:
     """The last list's error: the drift checks of the account share it for a while, so
     an outage costs one failed list per ``FAILURE_MEMORY``, not one per trunk."""
     failed_at: float = 0.0
+    failures: int = 0
+    """Failed lists in a row: the memory of a failure doubles with each."""
 
 
 class AccountSnapshots:
@@ -53,18 +62,20 @@ class AccountSnapshots:
         """The trunk as Bolna listed it at most ``max_age`` seconds ago; None if absent."""
         snapshot = self._accounts.setdefault(account, _Snapshot())
         async with snapshot.lock:
-            if snapshot.failure is not None and self._clock() - snapshot.failed_at < min(
-                    max_age, FAILURE_MEMORY):
+            if snapshot.failure is not None and self._clock() - snapshot.failed_at < (
+                    _failure_memory(max_age, snapshot.failures)):
                 raise snapshot.failure  # Bolna failed moments ago: do not ask again
             if self._clock() - snapshot.taken_at > max_age or not snapshot.taken_at:
                 asked_at = self._clock()
                 self.lists += 1
                 try:
-                    listed = await bolna.list_trunks()
+                    # One attempt: the drift loop comes back; no burst per look.
+                    listed = await bolna.list_trunks(retry=False)
                 except Exception as error:
                     snapshot.failure, snapshot.failed_at = error, self._clock()
+                    snapshot.failures += 1
                     raise
-                snapshot.failure = None
+                snapshot.failure, snapshot.failures = None, 0
                 snapshot.trunks = {str(t.id): t for t in listed}
                 snapshot.written = {key: entry for key, entry in snapshot.written.items()
                                     if entry[0] >= asked_at}

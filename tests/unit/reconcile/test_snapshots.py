@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from bolna_sip_operator.bolna.wire import Trunk
 from bolna_sip_operator.reconcile.snapshots import AccountSnapshots
@@ -18,7 +19,7 @@ class _Bolna:
         self.ids = ids
         self.calls = 0
 
-    async def list_trunks(self) -> list[Trunk]:
+    async def list_trunks(self, *, retry: bool = True) -> list[Trunk]:
         self.calls += 1
         await asyncio.sleep(0.01)
         return [_trunk(i) for i in self.ids]
@@ -66,7 +67,7 @@ def test_a_trunk_written_while_the_list_was_in_flight_is_not_lost() -> None:
     snapshots = AccountSnapshots(clock=lambda: now[0])
 
     class _Slow(_Bolna):
-        async def list_trunks(self) -> list[Trunk]:
+        async def list_trunks(self, *, retry: bool = True) -> list[Trunk]:
             served = [_trunk(i) for i in self.ids]  # Bolna answers before the create
             now[0] += 1
             snapshots.remember("acct", _trunk("created-meanwhile"))
@@ -77,5 +78,37 @@ def test_a_trunk_written_while_the_list_was_in_flight_is_not_lost() -> None:
         bolna = _Slow(["old"])
         assert await snapshots.trunk("acct", bolna, "created-meanwhile", 60) == _trunk(
             "created-meanwhile")
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_list_answers_for_the_account_and_its_memory_grows() -> None:
+    now = [0.0]
+    snapshots = AccountSnapshots(clock=lambda: now[0])
+
+    class _Down(_Bolna):
+        async def list_trunks(self, *, retry: bool = True) -> list[Trunk]:
+            assert not retry, "the drift check asks once; the loop comes back"
+            self.calls += 1
+            raise RuntimeError("Bolna is down")
+
+    bolna = _Down([])
+
+    async def look() -> None:
+        with contextlib.suppress(RuntimeError):
+            await snapshots.trunk("acct", bolna, "a", 30)
+
+    async def scenario() -> None:
+        for moment in (0, 1, 29):  # one failure answers for 30 s
+            now[0] = moment
+            await look()
+        assert bolna.calls == 1
+        for moment in (31, 60, 89):  # the second one for 60 s
+            now[0] = moment
+            await look()
+        assert bolna.calls == 2
+        now[0] = 92
+        await look()
+        assert bolna.calls == 3
 
     asyncio.run(scenario())
