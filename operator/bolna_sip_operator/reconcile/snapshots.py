@@ -29,7 +29,7 @@ FAILURE_MEMORY_MAX = 600.0
 
 def _failure_memory(max_age: float, failures: int) -> float:
     base = min(max_age, FAILURE_MEMORY)
-    return min(base * 2 ** max(failures - 1, 0), max(base, FAILURE_MEMORY_MAX))
+    return float(min(base * 2.0 ** max(failures - 1, 0), max(base, FAILURE_MEMORY_MAX)))
 
 
 @dataclass
