@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.cluster.kind import (
     APP_NS,
@@ -35,6 +36,8 @@ OPERATOR_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/compone
 KAMAILIO_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=kamailio"
 CHART = REPO / "charts" / "bolna-sip-operator"
 PEERING = f"{SYSTEM_NS}-{OPERATOR_DEPLOYMENT}"
+EXAMPLE_MANIFEST = next(d for d in yaml.safe_load_all(
+    (REPO / "examples" / "kind" / "siptrunk.yaml").read_text()) if d["kind"] == "SipTrunk")
 
 
 def ready(pod: dict[str, Any]) -> bool:
@@ -183,6 +186,39 @@ def test_acting_operator_deleted_the_other_takes_over(cluster: Cluster) -> None:
     wait_for("two operator pods Ready again", lambda: len(
         [p for p in cluster.pods(OPERATOR_PODS) if ready(p)]) == 2, 180)
     assert acting_operator(cluster) != acting
+
+
+# ---- deletion order -----------------------------------------------------------------
+
+def test_a_namespace_deletion_takes_its_trunks_out_of_bolna(cluster: Cluster) -> None:
+    """The real namespace controller deletes a namespace's Secrets and SipTrunks at
+    once: the token Secret waits (the operator's in-use finalizer) until the trunk is
+    deleted in Bolna, then everything goes and the namespace with it."""
+    namespace = "teardown"
+    cluster.kubectl.run("create", "namespace", namespace)
+    trunk = json.loads(json.dumps(EXAMPLE_MANIFEST))
+    trunk["metadata"] = {"name": "doomed", "namespace": namespace}
+    trunk["spec"]["name"] = "Doomed"
+    trunk["spec"].pop("phoneNumbers", None)  # the example trunk holds its number
+    trunk["spec"]["apiTokenSecretRef"] = {"name": "own-token", "key": "token"}
+    documents = [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "own-token", "namespace": namespace}, "stringData": {"token": "dev-token"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "kind-sip", "namespace": namespace},
+         "stringData": {"password": "kind-placeholder"}},
+        trunk]
+    cluster.kubectl.run("apply", "-f", "-", stdin="\n---\n".join(
+        json.dumps(d) for d in documents))
+    synced = wait_for("the trunk synced with Bolna", lambda: (
+        lambda t: t if condition(t, "Synced").get("status") == "True" else None)(
+            cluster.get("siptrunk", "doomed", namespace=namespace)), 180)
+    trunk_id = synced["status"]["trunkId"]
+    assert trunk_id in [t["id"] for t in cluster.bolna_trunks()]
+    cluster.kubectl.run("delete", "namespace", namespace, "--wait=false")
+    wait_for("the namespace gone", lambda: cluster.kubectl.run(
+        "get", "namespace", namespace, check=False).returncode != 0, 240)
+    assert trunk_id not in [t["id"] for t in cluster.bolna_trunks()]
 
 
 # ---- helm upgrade and uninstall --------------------------------------------------------
