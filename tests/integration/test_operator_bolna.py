@@ -399,6 +399,10 @@ def test_a_trunk_deleted_while_bolna_is_down_waits_and_says_why(
             and trunks.get(namespace, "outage")), timeout=60)
         assert terminating["metadata"]["deletionTimestamp"]
         assert trunk_id in condition(terminating, "Ready")["message"]
+        assert condition(terminating, "Reconciling")["status"] == "True"
+        [verdict] = judge([terminating])
+        assert (verdict.kstatus.status, verdict.argocd.status) == (
+            "Terminating", "Progressing")
         assert bolna_trunk_in_state(emulator, trunk_id)
     finally:
         emulator.set_faults(error_rate=0.0)
