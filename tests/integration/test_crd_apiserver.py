@@ -117,6 +117,24 @@ def test_provider_and_auth_type_are_immutable(
     assert "cannot be changed" in verdict.messages[0]
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("directMedia", True), ("rtpSymmetric", False), ("forceRport", False)])
+def test_fields_bolna_cannot_patch_are_immutable(
+        field: str, value: bool, namespace: str, trunks: Trunks) -> None:
+    """In Bolna's create schema, not its update schema: refused after creation, with a
+    message that says why and what to do; given on create, they are taken."""
+    document = manifest(VALID_SPECS["userpass-minimal"], name="create-only")
+    document["spec"][field] = value
+    created = trunks.create(namespace, document)
+    assert created["spec"][field] is value
+    with pytest.raises(ApiException) as raised:
+        trunks.patch(namespace, "create-only", {"spec": {field: not value}})
+    verdict = rejection(raised.value)
+    assert f"spec.{field}" in verdict.paths
+    assert "update API (PATCH) does not take" in verdict.messages[0]
+    assert "create a new SipTrunk" in verdict.messages[0]
+
+
 def test_other_fields_can_change(namespace: str,
                                  trunks: Trunks) -> None:
     document = manifest(VALID_SPECS["userpass-minimal"], name="mutable")

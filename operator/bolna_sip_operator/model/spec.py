@@ -194,6 +194,13 @@ AllowedCodecs = Annotated[CodecList, PropertyRules((Rule(
 ),))]
 
 
+_CREATE_ONLY = immutable("Bolna's update API (PATCH) does not take this field, so it is "
+                         "set only when the trunk is created")
+"""directMedia, rtpSymmetric and forceRport: in Bolna's create schema, not in its update
+schema. Immutable rather than recreated on change: a new Bolna trunk has a new ID and
+loses the agent mappings of its numbers, which only a person should decide."""
+
+
 class SipTrunkSpec(_Strict):
     """The desired state of a carrier SIP trunk in Bolna and on the SIP edge."""
 
@@ -254,13 +261,18 @@ class SipTrunkSpec(_Strict):
         default=False,
         description=("With sdes: fall back to plain RTP when the carrier offers no crypto "
                      "in its SDP."))
-    directMedia: bool = Field(  # noqa: N815
+    directMedia: Annotated[bool, _CREATE_ONLY] = Field(  # noqa: N815
         default=False,
-        description="Send RTP directly between the parties. Bolna advises false.")
-    rtpSymmetric: bool = Field(  # noqa: N815
-        default=True, description="Symmetric RTP, needed behind NAT.")
-    forceRport: bool = Field(  # noqa: N815
-        default=True, description="Send responses to the source port (rport), for NAT.")
+        description=("Send RTP directly between the parties. Bolna advises false. Set when "
+                     "the trunk is created: Bolna's update API does not take it."))
+    rtpSymmetric: Annotated[bool, _CREATE_ONLY] = Field(  # noqa: N815
+        default=True,
+        description=("Symmetric RTP, needed behind NAT. Set when the trunk is created: "
+                     "Bolna's update API does not take it."))
+    forceRport: Annotated[bool, _CREATE_ONLY] = Field(  # noqa: N815
+        default=True,
+        description=("Send responses to the source port (rport), for NAT. Set when the "
+                     "trunk is created: Bolna's update API does not take it."))
     qualifyFrequency: int = Field(  # noqa: N815
         default=60, ge=0, le=3600,
         description=("Seconds between SIP OPTIONS health probes of the gateways. 0 turns "

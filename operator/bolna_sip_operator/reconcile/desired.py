@@ -15,13 +15,19 @@ from ..model.spec import SipTrunkSpec
 MANAGED_FIELDS = (
     "name", "description", "auth_username", "gateways", "ip_identifiers", "allow",
     "disallow", "inbound_enabled", "outbound_leading_plus_enabled", "transport",
-    "media_encryption", "media_encryption_optimistic", "direct_media", "rtp_symmetric",
-    "force_rport", "qualify_frequency", "is_active",
+    "media_encryption", "media_encryption_optimistic", "qualify_frequency", "is_active",
 )
-"""Fields the operator keeps equal to spec with PATCH. ``provider`` and ``auth_type``
-are set at creation and cannot change in Bolna."""
+"""Fields the operator keeps equal to spec with PATCH: exactly the fields of Bolna's
+update schema (``SIPTrunkUpdateRequest``) that the spec maps to, ``auth_password`` aside
+(sent only on rotation)."""
 
-IMMUTABLE_FIELDS = ("provider", "auth_type")
+CREATE_ONLY_FIELDS = ("direct_media", "rtp_symmetric", "force_rport")
+"""In Bolna's create schema, not in its update schema: sent once, never PATCHed (the CRD
+keeps them immutable)."""
+
+IMMUTABLE_FIELDS = ("provider", "auth_type", *CREATE_ONLY_FIELDS)
+"""Fields Bolna cannot change after creation; a trunk whose value differs (an adopted
+one, or one changed outside the operator) is a conflict only a person can settle."""
 CREATE_EXCLUDED = ("is_active",)
 
 

@@ -37,13 +37,26 @@ class ExternalTrunks:
         if max_age is not None:
             listed = await self.snapshots.trunk(self.account, self.bolna, trunk_id, max_age)
             if listed is not None:
-                return listed
+                return await self.with_numbers(listed)
         try:
             trunk = await self.bolna.get_trunk(trunk_id)
         except NotFound:
             return None
         self.snapshots.remember(self.account, trunk)
-        return trunk
+        return await self.with_numbers(trunk)
+
+    async def with_numbers(self, trunk: Trunk) -> Trunk:
+        """The trunk with its numbers known.
+
+        Bolna's OpenAPI marks no answer field as required and its guide's examples leave
+        ``phone_numbers`` out: a trunk answer without them is asked for its numbers
+        (``GET .../numbers``), never taken as "no numbers". Numbers this operator added
+        moments ago and Bolna does not show yet are put back, so none is added twice.
+        """
+        if trunk.phone_numbers is None:
+            numbers = await self.bolna.list_numbers(trunk.id)
+            trunk = trunk.model_copy(update={"phone_numbers": numbers})
+        return self.snapshots.with_recent_numbers(self.account, trunk)
 
     async def find_by_name(self, name: str) -> Trunk | None:
         """The trunk with that name (unique per account), after a create's lost answer."""
@@ -56,7 +69,9 @@ class ExternalTrunks:
             body["auth_password"] = password.value
         trunk = await self.bolna.create_trunk(TrunkCreate.model_validate(body))
         self.snapshots.remember(self.account, trunk)
-        return trunk
+        if trunk.phone_numbers is None and not desired.numbers:
+            return trunk.model_copy(update={"phone_numbers": []})
+        return await self.with_numbers(trunk)
 
     async def update(self, trunk_id: str, plan: TrunkPlan, password: SecretValue | None
                      ) -> Trunk:
@@ -70,13 +85,13 @@ class ExternalTrunks:
         for number in plan.remove_numbers:
             with contextlib.suppress(NotFound):  # already gone is what we wanted
                 await self.bolna.delete_number(trunk_id, number.id)
-        for wanted in plan.add_numbers:
-            await self.bolna.add_number(trunk_id, NumberCreate(
-                phone_number=wanted.phone_number, name=wanted.name))
+        added = [await self.bolna.add_number(trunk_id, NumberCreate(
+            phone_number=wanted.phone_number, name=wanted.name)) for wanted in plan.add_numbers]
+        self.snapshots.remember_numbers(self.account, trunk_id, added)
         if trunk is None or plan.add_numbers or plan.remove_numbers:
             trunk = await self.bolna.get_trunk(trunk_id)
         self.snapshots.remember(self.account, trunk)
-        return trunk
+        return await self.with_numbers(trunk)
 
     async def delete(self, trunk_id: str) -> None:
         """Delete the trunk; a trunk already gone counts as deleted."""

@@ -13,6 +13,7 @@ Two rules keep the plan from looping:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,17 +68,38 @@ def immutable_mismatches(desired: DesiredTrunk, observed: dict[str, Any]) -> lis
             if observed.get(name) is not None and observed[name] != desired.fields[name]]
 
 
-def plan_trunk(desired: DesiredTrunk, observed: dict[str, Any], *,
-               password_changed: bool = False) -> TrunkPlan:
-    """Compare field by field; numbers as a set keyed by digits."""
-    plan = TrunkPlan(send_password=password_changed and desired.fields["auth_type"] == "userpass")
-    for name in MANAGED_FIELDS:
+def differing(desired: DesiredTrunk, observed: dict[str, Any],
+              names: Iterable[str] = MANAGED_FIELDS) -> list[str]:
+    """The fields among ``names`` whose value Bolna returned and that differ from spec."""
+    found = []
+    for name in names:
         wanted = desired.fields.get(name)
         seen = observed.get(name)
-        if wanted is None or seen is None:
-            continue
-        if _normalised(name, wanted) != _normalised(name, seen):
-            plan.patch[name] = wanted
+        if wanted is not None and seen is not None and (
+                _normalised(name, wanted) != _normalised(name, seen)):
+            found.append(name)
+    return found
+
+
+def not_taken(patch: dict[str, Any], answer: dict[str, Any]) -> list[str]:
+    """Fields of a PATCH that Bolna's answer shows unchanged (or otherwise changed).
+
+    A field the answer leaves out is unknown, not refused: sparse answers are allowed.
+    """
+    return sorted(name for name, wanted in patch.items()
+                  if answer.get(name) is not None
+                  and _normalised(name, wanted) != _normalised(name, answer[name]))
+
+
+def plan_trunk(desired: DesiredTrunk, observed: dict[str, Any], *,
+               password_changed: bool = False, skip: Iterable[str] = ()) -> TrunkPlan:
+    """Compare field by field; numbers as a set keyed by digits. Fields in ``skip``
+    (Bolna did not take them for this generation) are not sent again."""
+    plan = TrunkPlan(send_password=password_changed and desired.fields["auth_type"] == "userpass")
+    skipped = set(skip)
+    for name in differing(desired, observed):
+        if name not in skipped:
+            plan.patch[name] = desired.fields[name]
     observed_numbers = observed.get("phone_numbers")
     if observed_numbers is not None:
         held = {phone_key(str(n["phone_number"])): n for n in observed_numbers

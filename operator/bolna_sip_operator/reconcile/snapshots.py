@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..bolna.wire import Trunk
+from ..bolna.wire import PhoneNumber, Trunk
+from .desired import phone_key
 
 
 class _Lister(Protocol):
@@ -48,6 +49,11 @@ class _Snapshot:
     """Failed lists in a row: the memory of a failure doubles with each."""
 
 
+NUMBER_PATIENCE = 60.0
+"""Seconds a number this operator added counts as present though Bolna does not show it
+yet (its own tooling records numbers that appear late)."""
+
+
 class AccountSnapshots:
     """The latest list of each account's trunks, and how old it is."""
 
@@ -56,6 +62,8 @@ class AccountSnapshots:
         self._accounts: dict[str, _Snapshot] = {}
         self.lists = 0
         """List calls made, for benchmarks and tests."""
+        self._added: dict[tuple[str, str], dict[str, tuple[float, PhoneNumber]]] = {}
+        """(account, trunk ID) -> numbers this operator added, by phone_key, with when."""
 
     async def trunk(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
                     ) -> Trunk | None:
@@ -98,3 +106,30 @@ class AccountSnapshots:
         if snapshot is not None:
             snapshot.trunks.pop(trunk_id, None)
             snapshot.written.pop(trunk_id, None)
+
+    def remember_numbers(self, account: str, trunk_id: str, added: list[PhoneNumber]
+                         ) -> None:
+        """Numbers Bolna confirmed adding: present, whether or not it lists them yet."""
+        held = self._added.setdefault((account, trunk_id), {})
+        for number in added:
+            held[phone_key(number.phone_number)] = (self._clock(), number)
+
+    def with_recent_numbers(self, account: str, trunk: Trunk) -> Trunk:
+        """The trunk with the numbers this operator added moments ago put back, if
+        Bolna's answer does not show them yet; a number once shown is forgotten."""
+        held = self._added.get((account, trunk.id))
+        if not held or trunk.phone_numbers is None:
+            return trunk
+        shown = {phone_key(n.phone_number) for n in trunk.phone_numbers if not n.deleted}
+        now = self._clock()
+        late = []
+        for key, (added_at, number) in list(held.items()):
+            if key in shown or now - added_at > NUMBER_PATIENCE:
+                del held[key]
+            else:
+                late.append(number)
+        if not held:
+            self._added.pop((account, trunk.id), None)
+        if not late:
+            return trunk
+        return trunk.model_copy(update={"phone_numbers": [*trunk.phone_numbers, *late]})

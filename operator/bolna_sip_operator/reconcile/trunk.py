@@ -43,7 +43,7 @@ from .external import ExternalTrunks
 from .objects import EventSink, TrunkObject
 from .observations import BolnaReport, DeletionReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
-from .plan import immutable_mismatches, plan_trunk
+from .plan import differing, immutable_mismatches, not_taken, plan_trunk
 from .secrets import SecretMarks
 from .snapshots import AccountSnapshots
 from .status_owner import PhoneNumberFact, StatusOwner
@@ -121,6 +121,8 @@ class TrunkReconciler:
         self.snapshots = snapshots or AccountSnapshots()
         self._clock = clock
         self._synced_at: dict[str, tuple[tuple[Any, ...], float]] = {}
+        self._not_taken: dict[str, tuple[int, frozenset[str]]] = {}
+        """Fields Bolna did not apply, per trunk, for the generation they were sent for."""
         self._last_token: dict[str, SecretStr] = {}
         """The token each trunk last used: deletion needs it even if its Secret is gone."""
 
@@ -332,20 +334,33 @@ class TrunkReconciler:
             await self.owner.report(obj.uid, password_version=r.password.version,
                                     write=False)
             password_changed = False
+        refused = self._not_taken.get(obj.uid)
+        skip = refused[1] if refused is not None and refused[0] == obj.generation else ()
         plan = plan_trunk(r.desired, observed.model_dump(mode="json"),
-                          password_changed=password_changed)
-        if plan.empty:
-            return observed
-        await self.owner.flush(obj.uid)  # a trunk ID not yet written goes first
-        updated = await r.trunks.update(observed.id, plan, r.password)
-        if r.password is not None:
-            await self.owner.report(obj.uid, password_version=r.password.version, write=False)
-        if drift:
-            self.events(obj.body, "Warning", "DriftCorrected", f"Bolna trunk {observed.id} "
-                        f"had been changed outside the operator; restored {plan.summary()}")
-        else:
-            self.events(obj.body, "Normal", "Updated",
-                        f"updated Bolna trunk {observed.id}: {plan.summary()}")
+                          password_changed=password_changed, skip=skip)
+        updated = observed
+        if not plan.empty:
+            await self.owner.flush(obj.uid)  # a trunk ID not yet written goes first
+            updated = await r.trunks.update(observed.id, plan, r.password)
+            if r.password is not None:
+                await self.owner.report(obj.uid, password_version=r.password.version,
+                                        write=False)
+            if drift:
+                self.events(obj.body, "Warning", "DriftCorrected", f"Bolna trunk "
+                            f"{observed.id} had been changed outside the operator; "
+                            f"restored {plan.summary()}")
+            else:
+                self.events(obj.body, "Normal", "Updated",
+                            f"updated Bolna trunk {observed.id}: {plan.summary()}")
+        ignored = sorted(set(not_taken(plan.patch, updated.model_dump(mode="json")))
+                         | set(differing(r.desired, updated.model_dump(mode="json"), skip)))
+        if ignored:
+            # Sent once per generation: a drift check must never PATCH it forever.
+            self._not_taken[obj.uid] = (obj.generation, frozenset(ignored))
+            raise Stalled("NotApplied", f"Bolna did not apply {', '.join(ignored)} to trunk "
+                          f"{observed.id} (its answer still differs from spec); not sent "
+                          "again until the spec changes: check the value against Bolna's "
+                          "dashboard, or change it there")
         return updated
 
     async def _synced(self, obj: TrunkObject, r: Resolved, observed: Trunk) -> None:
@@ -440,6 +455,7 @@ class TrunkReconciler:
     async def _forget(self, obj: TrunkObject) -> None:
         """Done with the trunk: release the Secrets no other trunk uses; drop records."""
         self._synced_at.pop(obj.uid, None)
+        self._not_taken.pop(obj.uid, None)
         self._last_token.pop(obj.uid, None)
         self.owner.forget(obj.uid)
         if self.marks is None:

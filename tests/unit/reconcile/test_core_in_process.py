@@ -39,6 +39,14 @@ class FakeBolna:
         """Statuses (or "lose" for a create applied but its answer lost) for next calls."""
         self.lagging_lists = 0
         """How many lists still leave out the newest trunk (Bolna's list lags its create)."""
+        self.patch_ignores: set[str] = set()
+        """Fields a PATCH accepts and silently leaves unchanged."""
+        self.sparse = False
+        """Trunk answers without ``phone_numbers`` (as in Bolna's guide's examples)."""
+        self.late_reads = 0
+        """Reads of a trunk that still leave out a number just added."""
+        self.create_without_id = False
+        self.patches: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -51,7 +59,7 @@ class FakeBolna:
             return httpx.Response(failure, json={"detail": f"failure {failure}"})
         parts = path.strip("/").split("/")  # sip-trunks, trunks[, id[, numbers[, nid]]]
         if method == "GET" and len(parts) == 2:
-            listed = list(self.trunks.values())
+            listed = [self._shown(t) for t in self.trunks.values()]
             if self.lagging_lists > 0:
                 self.lagging_lists -= 1
                 listed = listed[:-1]
@@ -69,21 +77,49 @@ class FakeBolna:
                                      "phone_numbers": numbers}
             if failure == "lose":
                 raise httpx.ReadTimeout("answer lost", request=request)
-            return httpx.Response(201, json=self.trunks[trunk_id])
+            if self.create_without_id:
+                return httpx.Response(201, json={"name": body["name"]})
+            return httpx.Response(201, json=self._shown(self.trunks[trunk_id]))
         trunk = self.trunks.get(parts[2]) if len(parts) > 2 else None
         if trunk is None:
             return httpx.Response(404, json={"detail": "no such trunk"})
+        if len(parts) == 4 and method == "GET":
+            return httpx.Response(200, json=self._numbers(trunk))
+        if len(parts) == 4 and method == "POST":
+            number = {"id": f"N{next(self._ids)}", **json.loads(request.content),
+                      "late": self.late_reads}
+            trunk["phone_numbers"].append(number)
+            return httpx.Response(201, json={k: v for k, v in number.items() if k != "late"})
+        if len(parts) == 5 and method == "DELETE":
+            trunk["phone_numbers"] = [n for n in trunk["phone_numbers"] if n["id"] != parts[4]]
+            return httpx.Response(204)
         if method == "GET":
-            return httpx.Response(200, json=trunk)
+            return httpx.Response(200, json=self._shown(trunk))
         if method == "PATCH":
             update = json.loads(request.content)
             update.pop("auth_password", None)
-            trunk.update(update)
-            return httpx.Response(200, json=trunk)
+            self.patches.append(update)
+            trunk.update({k: v for k, v in update.items() if k not in self.patch_ignores})
+            return httpx.Response(200, json=self._shown(trunk))
         if method == "DELETE":
             del self.trunks[parts[2]]
             return httpx.Response(204)
         return httpx.Response(405)
+
+    def _numbers(self, trunk: dict[str, Any]) -> list[dict[str, Any]]:
+        shown = []
+        for number in trunk["phone_numbers"]:
+            if number.get("late", 0) > 0:
+                number["late"] -= 1
+                continue
+            shown.append({k: v for k, v in number.items() if k != "late"})
+        return shown
+
+    def _shown(self, trunk: dict[str, Any]) -> dict[str, Any]:
+        answer = {k: v for k, v in trunk.items() if k != "phone_numbers"}
+        if not self.sparse:
+            answer["phone_numbers"] = self._numbers(trunk)
+        return answer
 
 
 @dataclass
@@ -299,3 +335,74 @@ def test_the_default_token_only_for_allowed_namespaces() -> None:
 
 def _later(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+# ---- Bolna as it really answers (issue 11) ------------------------------------------
+
+
+def test_create_only_fields_are_never_patched() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    [trunk] = core.bolna.trunks.values()
+    trunk["direct_media"] = True  # changed outside: Bolna cannot change it back
+    _run(core.reconciler.reconcile(_trunk(generation=2, qualifyFrequency=0)))
+    assert all(not {"direct_media", "rtp_symmetric", "force_rport"} & set(p)
+               for p in core.bolna.patches), core.bolna.patches
+    stalled = core.condition("twilio", "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "Conflict")
+    assert "direct_media" in stalled["message"]
+
+
+def test_a_field_bolna_does_not_apply_is_reported_once_and_not_sent_again() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    core.bolna.patch_ignores = {"qualify_frequency"}
+    _run(core.reconciler.reconcile(_trunk(generation=2, qualifyFrequency=0)))
+    stalled = core.condition("twilio", "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "NotApplied")
+    assert "qualify_frequency" in stalled["message"]
+    sent = len(core.bolna.patches)
+    for _ in range(3):  # drift checks and Secret changes of the same generation
+        _run(core.reconciler.reconcile(_trunk(generation=2, qualifyFrequency=0),
+                                       drift_check=True, max_age=0.0))
+        _run(core.reconciler.reconcile(_trunk(generation=2, qualifyFrequency=0)))
+    assert len(core.bolna.patches) == sent, "never sent again for this generation"
+    assert core.condition("twilio", "Stalled")["reason"] == "NotApplied"
+
+
+def test_answers_without_numbers_ask_for_the_numbers() -> None:
+    core = _core()
+    core.bolna.sparse = True
+    spec = {"phoneNumbers": [{"phoneNumber": "+14155550100"}]}
+    _run(core.reconciler.reconcile(_trunk(**spec)))
+    status = core.kube.status["twilio"]
+    assert [n["phoneNumber"] for n in status["phoneNumbers"]] == ["+14155550100"]
+    _run(core.reconciler.reconcile(_trunk(generation=2, qualifyFrequency=0, **spec)))
+    [trunk] = core.bolna.trunks.values()
+    assert len(trunk["phone_numbers"]) == 1, "a number Bolna did not list is not added again"
+    assert ("GET", f"/sip-trunks/trunks/{trunk['id']}/numbers") in core.bolna.calls
+
+
+def test_a_number_that_shows_late_is_not_added_twice() -> None:
+    core = _core()
+    _run(core.reconciler.reconcile(_trunk()))
+    core.bolna.late_reads = 3
+    spec = {"phoneNumbers": [{"phoneNumber": "+14155550101"}]}
+    _run(core.reconciler.reconcile(_trunk(generation=2, **spec)))
+    _run(core.reconciler.reconcile(_trunk(generation=2, **spec), drift_check=True,
+                                   max_age=0.0))
+    [trunk] = core.bolna.trunks.values()
+    assert [n["phone_number"] for n in trunk["phone_numbers"]] == ["+14155550101"]
+    assert core.condition("twilio", "Ready")["status"] == "True"
+
+
+def test_a_create_answer_without_an_id_goes_through_the_create_guard() -> None:
+    core = _core()
+    core.bolna.create_without_id = True
+    with pytest.raises(RetryLater) as raised:
+        _run(core.reconciler.reconcile(_trunk()))
+    assert raised.value.reason == "AnswerLost"
+    core.bolna.create_without_id = False
+    _run(core.reconciler.reconcile(_trunk()))
+    assert len(core.bolna.trunks) == 1
+    assert core.condition("twilio", "Ready")["status"] == "True"
