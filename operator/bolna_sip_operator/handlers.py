@@ -34,6 +34,7 @@ from .model import names
 from .peering import PeeringGate
 from .reconcile.accounts import Accounts
 from .reconcile.claims import Claim, Claims
+from .reconcile.deletion import TrunkDeleter
 from .reconcile.drift import run_drift_loop
 from .reconcile.objects import TrunkObject
 from .reconcile.outcomes import RetryLater
@@ -68,12 +69,14 @@ class Core:
                                limiters=limiters, observer=observe_bolna)
 
         self.recorder = EventRecorder(kube)
-        self.accounts = Accounts(factory=client_for, default_token=config.default_token)
+        self.accounts = Accounts(factory=client_for, default_token=config.default_token,
+                                 default_token_namespaces=config.default_token_namespaces)
         self.owner = StatusOwner(kube, edge_managed=config.edge_configured)
         self.marks = SecretMarks(kube, secret_users)
         self.reconciler = TrunkReconciler(
-            kube, self.accounts, self.owner, self.post_event, marks=self.marks,
-            claims=claims, default_token_namespaces=config.default_token_namespaces)
+            kube, self.accounts, self.owner, self.post_event, marks=self.marks, claims=claims)
+        self.deleter = TrunkDeleter(kube, self.accounts, self.owner, self.post_event,
+                                    marks=self.marks, claims=claims)
         self.registry = TrunkRegistry()
         self.queue = TrunkQueue()
         self.edge = (Edge(_sink(config, kube), _replicas(config, kube), self.owner,
@@ -297,7 +300,8 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         core.start_loops()
         if core.edge is not None:
             core.edge.remove(obj.uid)
-        await _run(core.queue.run(obj.uid, lambda: core.reconciler.finalize(obj)))
+        await _run(core.queue.run(obj.uid, lambda: core.deleter.finalize(obj)))
+        core.reconciler.forget(obj.uid)
         core.registry.remove(obj.uid)
         core.queue.forget(obj.uid)
 

@@ -14,12 +14,12 @@ or a killed operator left behind:
 - A difference found while the trunk was already in sync for this generation is drift
   (``DriftCorrected``); anything else is the user's change (``Updated``).
 
-Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
+Runs of one trunk never overlap: the handlers go through ``TrunkQueue``. Deletion is
+``deletion.TrunkDeleter``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import time
 from collections.abc import Callable
@@ -35,17 +35,16 @@ from ..kube import SecretValue
 from ..metrics import RECONCILES
 from ..model import names
 from ..model.spec import SipTrunkSpec, spec_violations
-from .accounts import Accounts, account_label
+from .accounts import Accounts
 from .claims import Claims, other_owner
 from .conditions import now_rfc3339
 from .desired import DesiredTrunk, desired_trunk
 from .external import ExternalTrunks
 from .objects import EventSink, TrunkObject
-from .observations import BolnaReport, DeletionReport
+from .observations import BolnaReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
 from .plan import differing, immutable_mismatches, not_taken, plan_trunk
 from .secrets import SecretMarks
-from .snapshots import AccountSnapshots
 from .status_owner import PhoneNumberFact, StatusOwner
 
 log = logging.getLogger(__name__)
@@ -55,9 +54,6 @@ CREATE_PATIENCE = 30.0
 """Seconds after a create whose answer was lost during which the trunk is looked for by
 name (Bolna's list may lag behind its own create) before another create is sent."""
 CREATE_LOOK_AGAIN = 5.0
-BLOCKED_DELETE_RETRY = 120.0
-"""Seconds between attempts of a deletion Bolna refused (a revoked token, say): the
-finalizer must not go while the trunk exists, and a tight loop would help no one."""
 
 
 class TrunkKube(Protocol):
@@ -103,28 +99,22 @@ class TrunkReconciler:
     """Keeps Bolna equal to SipTrunks; one instance per operator."""
 
     def __init__(self, kube: TrunkKube, accounts: Accounts, owner: StatusOwner,
-                 events: EventSink, snapshots: AccountSnapshots | None = None,
-                 clock: Callable[[], float] = time.monotonic, *,
+                 events: EventSink, clock: Callable[[], float] = time.monotonic, *,
                  marks: SecretMarks | None = None, claims: Claims | None = None,
-                 default_token_namespaces: tuple[str, ...] = (),
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.kube = kube
         self.marks = marks
         """Labels the Secrets trunks use (and holds token Secrets); None: no marking."""
         self.claims = claims
         """Who else names a Bolna trunk ID; None: no check (a single-tenant test)."""
-        self.default_token_namespaces = default_token_namespaces
         self._wall_clock = wall_clock
         self.accounts = accounts
         self.owner = owner
         self.events = events
-        self.snapshots = snapshots or AccountSnapshots()
         self._clock = clock
         self._synced_at: dict[str, tuple[tuple[Any, ...], float]] = {}
         self._not_taken: dict[str, tuple[int, frozenset[str]]] = {}
         """Fields Bolna did not apply, per trunk, for the generation they were sent for."""
-        self._last_token: dict[str, SecretStr] = {}
-        """The token each trunk last used: deletion needs it even if its Secret is gone."""
 
     # ---- reconcile ---------------------------------------------------------------
 
@@ -193,36 +183,21 @@ class TrunkReconciler:
             await self._mark(obj, ref.name)
             password = await self.kube.secret_key(obj.namespace, ref.name, ref.key,
                                                   max_age=secret_age)
-        return Resolved(spec, desired_trunk(spec, obj.name), self._trunks(token), password)
+        return Resolved(spec, desired_trunk(spec, obj.name), self.accounts.trunks(token), password)
 
     async def _token(self, obj: TrunkObject, ref: Any, secret_age: float) -> SecretStr:
         if ref is not None:
             token = (await self.kube.secret_key(obj.namespace, ref.name, ref.key,
                                                 max_age=secret_age)).value
-        elif self.accounts.default_token is not None:
-            if not self._may_use_default_token(obj.namespace):
-                raise Stalled("NoToken", f"the operator's default Bolna token is not for "
-                              f"namespace {obj.namespace}: set spec.apiTokenSecretRef to "
-                              "a Secret with this namespace's own token")
-            token = self.accounts.default_token
         else:
-            raise Stalled("NoToken", "no Bolna API token: set spec.apiTokenSecretRef, or "
-                          "give the operator a default token")
-        self._last_token[obj.uid] = token
+            token = self.accounts.default_for(obj.namespace)
+        self.accounts.used(obj.uid, token)
         return token
-
-    def _may_use_default_token(self, namespace: str) -> bool:
-        allowed = self.default_token_namespaces
-        return not allowed or any(fnmatch.fnmatchcase(namespace, p) for p in allowed)
 
     async def _mark(self, obj: TrunkObject, secret: str, *, protect: bool = False) -> None:
         if self.marks is not None:
             self.marks.trunk_seen(obj.namespace, obj.name)
             await self.marks.mark(obj.namespace, secret, protect=protect)
-
-    def _trunks(self, token: SecretStr) -> ExternalTrunks:
-        return ExternalTrunks(self.accounts.client(token), account_label(token),
-                              self.snapshots)
 
     async def _sync(self, obj: TrunkObject, r: Resolved, before: BolnaReport | None, *,
                     list_age: float | None) -> None:
@@ -373,98 +348,10 @@ class TrunkReconciler:
             obj.generation, "Synced", "Synced",
             f"Bolna trunk {observed.id} and its {count} number(s) match spec"), **facts)
 
-    # ---- deletion ----------------------------------------------------------------
-
-    async def finalize(self, obj: TrunkObject) -> None:
-        """Delete in Bolna per deletionPolicy. Raises RetryLater until that is done.
-
-        Deletion needs only the trunk's ID and the account's token: not the SIP
-        password, and not a spec that still validates (an older CRD may have let an
-        invalid one in). The token Secret is held by the in-use finalizer until the
-        trunks that use it are gone; the token this process last used covers a Secret
-        removed by hand.
-
-        Only a trunk this SipTrunk recorded in its status is deleted: an adoption
-        annotation that never took (a wrong ID, another object's trunk, no token) names
-        a trunk that is not this object's to delete.
-        """
-        self.owner.see(obj.identity)
-        policy = obj.spec.get("deletionPolicy", "Delete")
-        trunk_id = self.owner.facts(obj.uid).trunk_id
-        claimed = obj.annotations.get(names.TRUNK_ID_ANNOTATION)
-        if trunk_id is None and claimed and not self.owner.facts(obj.uid).create_started_at:
-            self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {claimed} in "
-                        "place: this SipTrunk never adopted it")
-            await self._forget(obj)
-            return
-        if policy == "Orphan":
-            self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} in "
-                        "place (deletionPolicy: Orphan)")
-            await self._forget(obj)
-            return
-        owner = other_owner(self.claims, trunk_id, obj.uid) if trunk_id else None
-        if owner is not None:
-            self.events(obj.body, "Normal", "Orphaned", f"left Bolna trunk {trunk_id} in "
-                        f"place: it is managed by SipTrunk {owner.namespace}/{owner.name}")
-            await self._forget(obj)
-            return
-        doing = f"deleting Bolna trunk {trunk_id}"
-        try:
-            trunks = self._trunks(await self._deletion_token(obj))
-            if not trunk_id and self.owner.facts(obj.uid).create_started_at:
-                found = await trunks.find_by_name(str(obj.spec.get("name") or obj.name))
-                trunk_id = found.id if found is not None else None
-            if trunk_id:
-                await trunks.delete(trunk_id)
-                self.events(obj.body, "Normal", "Deleted", f"deleted Bolna trunk "
-                            f"{trunk_id} and its numbers")
-        except CLASSIFIED as error:
-            outcome = classify(error, doing=doing)
-            message = f"not deleted in Bolna yet: {outcome.message}"
-            self.events(obj.body, "Warning", outcome.reason, message)
-            await self.owner.report(obj.uid, deletion=DeletionReport(
-                "Blocked" if outcome.permanent else "Retrying", outcome.reason, message))
-            raise RetryLater(outcome.reason, message, BLOCKED_DELETE_RETRY
-                             if outcome.permanent else outcome.delay) from None
-        await self._forget(obj)
-
-    async def _deletion_token(self, obj: TrunkObject) -> SecretStr:
-        ref = obj.spec.get("apiTokenSecretRef")
-        if (isinstance(ref, dict) and isinstance(ref.get("name"), str)
-                and isinstance(ref.get("key"), str)):
-            try:
-                return (await self.kube.secret_key(obj.namespace, ref["name"],
-                                                   ref["key"])).value
-            except CLASSIFIED:
-                remembered = self._last_token.get(obj.uid)
-                if remembered is not None:
-                    return remembered
-                raise
-        if ref is not None:
-            raise Stalled("Rejected", "spec.apiTokenSecretRef is not a {name, key} "
-                          "reference; fix it so the trunk can be deleted in Bolna")
-        if self.accounts.default_token is None:
-            raise Stalled("NoToken", "no Bolna API token to delete the trunk with: give the "
-                          "operator a default token, or set spec.apiTokenSecretRef")
-        if not self._may_use_default_token(obj.namespace):
-            raise Stalled("NoToken", f"the operator's default Bolna token is not for "
-                          f"namespace {obj.namespace}: allow the namespace "
-                          "(--default-token-namespaces), or set deletionPolicy: Orphan")
-        return self.accounts.default_token
-
-    async def _forget(self, obj: TrunkObject) -> None:
-        """Done with the trunk: release the Secrets no other trunk uses; drop records."""
-        self._synced_at.pop(obj.uid, None)
-        self._not_taken.pop(obj.uid, None)
-        self._last_token.pop(obj.uid, None)
-        self.owner.forget(obj.uid)
-        if self.marks is None:
-            return
-        for field_name in ("apiTokenSecretRef", "authPasswordSecretRef"):
-            ref = obj.spec.get(field_name)
-            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
-                await self.marks.release_if_unused(obj.namespace, ref["name"],
-                                                   leaving=obj.name)
+    def forget(self, uid: str) -> None:
+        """The trunk is gone: drop what this process remembers of it."""
+        self._synced_at.pop(uid, None)
+        self._not_taken.pop(uid, None)
 
 
 def _fingerprint(obj: TrunkObject, r: Resolved) -> tuple[Any, ...]:

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from bolna_sip_operator.bolna import BolnaClient, LimiterRegistry, RateLimiter, RetryPolicy
 from bolna_sip_operator.kube import SecretUnavailable, SecretValue
 from bolna_sip_operator.reconcile.accounts import Accounts
+from bolna_sip_operator.reconcile.deletion import TrunkDeleter
 from bolna_sip_operator.reconcile.objects import TrunkObject
 from bolna_sip_operator.reconcile.outcomes import RetryLater
 from bolna_sip_operator.reconcile.status_owner import StatusOwner
@@ -156,6 +157,8 @@ class Core:
     kube: FakeKube
     owner: StatusOwner
     reconciler: TrunkReconciler
+    deleter: TrunkDeleter
+    accounts: Accounts
     events: list[tuple[str, str, str]]
 
     def condition(self, name: str, type_: str) -> dict[str, Any]:
@@ -174,10 +177,13 @@ def _core() -> Core:
                            limiters=LimiterRegistry(lambda: RateLimiter(rate_per_minute=6000)))
 
     owner = StatusOwner(kube, edge_managed=False)
-    reconciler = TrunkReconciler(kube, Accounts(client, SecretStr(TOKEN)), owner,
-                                 lambda body, type_, reason, message: events.append(
-                                     (type_, reason, message)))
-    return Core(bolna, kube, owner, reconciler, events)
+    accounts = Accounts(client, SecretStr(TOKEN))
+
+    def post(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        events.append((type_, reason, message))
+
+    return Core(bolna, kube, owner, TrunkReconciler(kube, accounts, owner, post),
+                TrunkDeleter(kube, accounts, owner, post), accounts, events)
 
 
 def _trunk(generation: int = 1, **spec: Any) -> TrunkObject:
@@ -259,7 +265,7 @@ def test_finalize_deletes_even_when_the_stored_spec_no_longer_validates() -> Non
     _run(core.reconciler.reconcile(_trunk()))
     broken = _trunk(transport="carrier-pigeon", mediaEncryption=7)
     broken.deleting = True
-    _run(core.reconciler.finalize(broken))
+    _run(core.deleter.finalize(broken))
     assert core.bolna.trunks == {}
     assert core.events[-1][1] == "Deleted"
 
@@ -270,7 +276,7 @@ def test_finalize_needs_no_password_and_remembers_the_token() -> None:
     obj = _trunk(apiTokenSecretRef={"name": "bolna", "key": "token"})
     _run(core.reconciler.reconcile(obj))
     core.kube.secrets.clear()  # kubectl delete -f: the Secrets went first
-    _run(core.reconciler.finalize(obj))
+    _run(core.deleter.finalize(obj))
     assert core.bolna.trunks == {}
 
 
@@ -279,7 +285,7 @@ def test_a_refused_delete_is_reported_and_keeps_the_finalizer() -> None:
     _run(core.reconciler.reconcile(_trunk()))
     core.bolna.fail_next = [403]
     with pytest.raises(RetryLater) as raised:
-        _run(core.reconciler.finalize(_trunk()))
+        _run(core.deleter.finalize(_trunk()))
     assert raised.value.reason == "Unauthorized"
     assert core.condition("twilio", "Ready")["reason"] == "Deleting"
     stalled = core.condition("twilio", "Stalled")
@@ -326,7 +332,7 @@ def test_name_taken_right_after_our_lost_create_is_looked_for_not_a_conflict() -
 
 def test_the_default_token_only_for_allowed_namespaces() -> None:
     core = _core()
-    core.reconciler.default_token_namespaces = ("shared-*",)
+    core.accounts.default_token_namespaces = ("shared-*",)
     _run(core.reconciler.reconcile(_trunk()))
     stalled = core.condition("twilio", "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "NoToken")
@@ -373,7 +379,7 @@ def test_a_field_bolna_does_not_apply_is_reported_once_and_not_sent_again() -> N
 def test_answers_without_numbers_ask_for_the_numbers() -> None:
     core = _core()
     core.bolna.sparse = True
-    spec = {"phoneNumbers": [{"phoneNumber": "+14155550100"}]}
+    spec: dict[str, Any] = {"phoneNumbers": [{"phoneNumber": "+14155550100"}]}
     _run(core.reconciler.reconcile(_trunk(**spec)))
     status = core.kube.status["twilio"]
     assert [n["phoneNumber"] for n in status["phoneNumbers"]] == ["+14155550100"]
@@ -387,7 +393,7 @@ def test_a_number_that_shows_late_is_not_added_twice() -> None:
     core = _core()
     _run(core.reconciler.reconcile(_trunk()))
     core.bolna.late_reads = 3
-    spec = {"phoneNumbers": [{"phoneNumber": "+14155550101"}]}
+    spec: dict[str, Any] = {"phoneNumbers": [{"phoneNumber": "+14155550101"}]}
     _run(core.reconciler.reconcile(_trunk(generation=2, **spec)))
     _run(core.reconciler.reconcile(_trunk(generation=2, **spec), drift_check=True,
                                    max_age=0.0))
