@@ -5,6 +5,16 @@ requests that hang and then die, bursts of 429, and the lost response (the chang
 made, then the connection drops before the answer, so the client cannot tell whether
 its create happened).
 
+The same settings object holds the switches of how Bolna answers when nothing fails
+(all changeable at runtime with ``PUT /_emulator/faults``, all undone by a reset):
+
+- what a field outside the request schema gets, on create and on PATCH;
+- sparse answers, shaped like the setup guide's examples, and fields left out of every
+  answer;
+- numbers that appear late (and a numbers list that fails meanwhile), as Bolna's own
+  tooling records;
+- whether the request log keeps request bodies (passwords redacted).
+
 Every ``/sip-trunks`` request draws the same five numbers from one seeded generator,
 whatever the settings and whatever the outcome, so the same seed and the same sequence
 of requests meet the same faults: a failure seen once can be replayed. When no seed is
@@ -21,7 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ERROR_STATUSES", "FaultDecision", "FaultInjector", "FaultSettings"]
+__all__ = ["ERROR_STATUSES", "UNKNOWN_FIELD_CHOICES", "FaultDecision", "FaultInjector",
+           "FaultSettings"]
+
+UNKNOWN_FIELD_CHOICES = ("refuse", "ignore")
+"""What a request field outside the OpenAPI's request schema gets: a 422
+(``extra_forbidden``, a pydantic model with ``extra="forbid"``) or nothing (dropped
+unseen, pydantic's default)."""
 
 ERROR_STATUSES = (500, 502, 503)
 """The 5xx answers of the error fault, picked at random: a client must treat them alike."""
@@ -46,6 +62,29 @@ class FaultSettings:
         rate_window_seconds: the sliding window of the rate limit.
         retry_after: send ``Retry-After`` with 429 answers (Bolna does not promise it).
         burst_retry_after_seconds: the ``Retry-After`` of a 429 burst's answers.
+        unknown_fields_on_create: ``"refuse"`` (default) or ``"ignore"`` a field outside
+            SIPTrunkCreateRequest (``is_active``...) in a create, and outside
+            SIPTrunkPhoneNumberRequest in an added number.
+        unknown_fields_on_update: ``"ignore"`` (default) or ``"refuse"`` a field outside
+            SIPTrunkUpdateRequest (``direct_media``, ``rtp_symmetric``, ``force_rport``,
+            ``provider``, ``auth_type``...) in a PATCH.
+        sparse_answers: trunk answers hold only the fields of the setup guide's sparsest
+            example answer (the TLS one: no ``phone_numbers``, ``ip_identifiers``,
+            ``auth_username``, ``allow``, ``disallow``, ``qualify_frequency``,
+            ``direct_media``, ``rtp_symmetric``, ``force_rport``,
+            ``outbound_leading_plus_enabled``, ``description``), and number answers
+            those of its number example (no ``name``).
+        omit_trunk_fields: further fields left out of every trunk answer.
+        omit_number_fields: further fields left out of every number answer.
+        late_numbers_seconds: a number just added (on its own or at creation) is left
+            out of its trunk's ``phone_numbers`` and of ``GET .../numbers`` for this
+            many seconds.
+        late_numbers_reads: ... and for this many answers that would have shown it
+            (with both set, until both have passed).
+        late_numbers_list_error: while a trunk has a number not shown yet,
+            ``GET .../numbers`` answers 500.
+        record_bodies: the request log keeps each ``/sip-trunks`` request's JSON body,
+            every ``auth_password`` replaced by ``"REDACTED"``.
     """
 
     latency_ms: float = 0.0
@@ -58,6 +97,15 @@ class FaultSettings:
     rate_window_seconds: float = 60.0
     retry_after: bool = True
     burst_retry_after_seconds: int = 1
+    unknown_fields_on_create: str = "refuse"
+    unknown_fields_on_update: str = "ignore"
+    sparse_answers: bool = False
+    omit_trunk_fields: tuple[str, ...] = ()
+    omit_number_fields: tuple[str, ...] = ()
+    late_numbers_seconds: float = 0.0
+    late_numbers_reads: int = 0
+    late_numbers_list_error: bool = False
+    record_bodies: bool = False
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "timeout_rate", "drop_after_commit_rate"):
@@ -72,6 +120,24 @@ class FaultSettings:
             raise ValueError("rate_window_seconds must be more than 0")
         if self.burst_retry_after_seconds < 0:
             raise ValueError("burst_retry_after_seconds must be at least 0")
+        for name in ("unknown_fields_on_create", "unknown_fields_on_update"):
+            if getattr(self, name) not in UNKNOWN_FIELD_CHOICES:
+                raise ValueError(f"{name} must be one of {', '.join(UNKNOWN_FIELD_CHOICES)}")
+        if not math.isfinite(self.late_numbers_seconds) or self.late_numbers_seconds < 0:
+            raise ValueError("late_numbers_seconds must be a number of at least 0")
+        if self.late_numbers_reads < 0:
+            raise ValueError("late_numbers_reads must be at least 0")
+        for name, schema in (("omit_trunk_fields", "SIPTrunkResponse"),
+                             ("omit_number_fields", "SIPTrunkPhoneNumberResponse")):
+            fields = getattr(self, name)
+            if fields:
+                from .openapi import schema as openapi_schema
+
+                known = set(openapi_schema(schema)["properties"])
+                unknown = [field for field in fields if field not in known]
+                if unknown:
+                    raise ValueError(f"{name}: not fields of {schema}: {unknown}; known: "
+                                     f"{', '.join(sorted(known))}")
 
     def with_changes(self, changes: Mapping[str, object]) -> FaultSettings:
         """A copy with ``changes`` applied, each checked for its type and range.
@@ -89,6 +155,15 @@ class FaultSettings:
             if kind == "bool":
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
+            elif kind == "str":
+                if not isinstance(value, str):
+                    raise ValueError(f"{name} must be a string")
+            elif kind == "tuple[str, ...]":
+                if not isinstance(value, list | tuple) or not all(
+                        isinstance(item, str) for item in value):
+                    raise ValueError(f"{name} must be a list of strings")
+                values[name] = tuple(value)
+                continue
             elif kind == "int":
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ValueError(f"{name} must be an integer")
@@ -98,7 +173,8 @@ class FaultSettings:
         return dataclasses.replace(self, **values)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(self).items()}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,18 @@
         bolna.set_faults(error_rate=0.5, burst_429=3)
         assert bolna.stats()["total"] == 1
 
+    # Bolna's sparse answers, numbers that show 2 s late, bodies kept in the log:
+    with EmulatorProcess(["t"], sparse_answers=True, late_numbers_seconds=2.0,
+                         record_bodies=True) as bolna:
+        ...
+        for sent in bolna.request_bodies():
+            print(sent["method"], sent["path"], sent["body"])  # passwords REDACTED
+
+Settings without a command-line flag (every one of
+:class:`~bolna_emulator.faults.FaultSettings` can be given as ``settings``, and the
+common ones have their own keyword) travel in ``BOLNA_EMULATOR_SETTINGS``, so they are
+start settings: :meth:`EmulatorProcess.reset` comes back to them.
+
 A real process rather than an in-process server, so the client under test meets a
 real socket, real dropped connections, and a state file that outlives a restart. The
 tokens travel in the environment, never on the command line (which ``ps`` shows). The
@@ -21,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -28,14 +41,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
 
 import httpx
 
-from . import LISTENING_PREFIX, TOKENS_ENV, account_label
+from . import LISTENING_PREFIX, SETTINGS_ENV, TOKENS_ENV, account_label
 
 __all__ = ["EmulatorError", "EmulatorProcess"]
 
@@ -85,6 +98,14 @@ class EmulatorProcess:
         timeout_seconds: float = 30.0,
         drop_after_commit_rate: float = 0.0,
         seed: int | None = None,
+        sparse_answers: bool | None = None,
+        late_numbers_seconds: float | None = None,
+        late_numbers_reads: int | None = None,
+        late_numbers_list_error: bool | None = None,
+        unknown_fields_on_create: str | None = None,
+        unknown_fields_on_update: str | None = None,
+        record_bodies: bool | None = None,
+        settings: Mapping[str, object] | None = None,
         log_file: Path | None = None,
         startup_timeout: float = 20.0,
         stop_grace: float = 5.0,
@@ -101,6 +122,12 @@ class EmulatorProcess:
             stop_grace: seconds :meth:`stop` waits after SIGTERM before SIGKILL.
             die_with_parent: on Linux, have the child killed when the thread that
                 started it dies; turn off when starting from a short-lived thread.
+            sparse_answers, late_numbers_seconds, late_numbers_reads,
+                late_numbers_list_error, unknown_fields_on_create,
+                unknown_fields_on_update, record_bodies: start settings of the same
+                names (see :class:`~bolna_emulator.faults.FaultSettings`); None leaves
+                the emulator's default.
+            settings: any further start settings by name (``omit_trunk_fields``...).
             Others: as the CLI options of the same names.
         """
         if not tokens:
@@ -124,6 +151,14 @@ class EmulatorProcess:
             self._options += ["--seed", str(seed)]
         if state_file is not None:
             self._options += ["--state", str(state_file)]
+        named = {"sparse_answers": sparse_answers, "late_numbers_seconds": late_numbers_seconds,
+                 "late_numbers_reads": late_numbers_reads,
+                 "late_numbers_list_error": late_numbers_list_error,
+                 "unknown_fields_on_create": unknown_fields_on_create,
+                 "unknown_fields_on_update": unknown_fields_on_update,
+                 "record_bodies": record_bodies}
+        self.settings: dict[str, object] = {
+            **(settings or {}), **{k: v for k, v in named.items() if v is not None}}
         self._own_log_dir: Path | None = None
         if log_file is None:
             self._own_log_dir = Path(tempfile.mkdtemp(prefix="bolna-emulator-"))
@@ -170,6 +205,9 @@ class EmulatorProcess:
         argv = [sys.executable, "-m", "bolna_sip_operator.cli", "emulator",
                 "--host", self.host, "--port", str(self.port), *self._options]
         env = {**os.environ, TOKENS_ENV: ",".join(self.tokens), "PYTHONUNBUFFERED": "1"}
+        env.pop(SETTINGS_ENV, None)
+        if self.settings:
+            env[SETTINGS_ENV] = json.dumps(self.settings)
         preexec = _die_with_parent() if self.die_with_parent and sys.platform.startswith(
             "linux") else None
         with self.log_file.open("ab") as log:
@@ -270,9 +308,18 @@ class EmulatorProcess:
         return cast("dict[str, Any]", self._call("GET", "/faults"))
 
     def set_faults(self, **settings: object) -> dict[str, Any]:
-        """``PUT /_emulator/faults``, e.g. ``set_faults(error_rate=0.2, burst_429=3)``;
-        returns the settings now in force."""
+        """``PUT /_emulator/faults``, e.g. ``set_faults(error_rate=0.2, burst_429=3)``,
+        or any other setting (``set_faults(sparse_answers=True)``); returns the
+        settings now in force. A reset undoes them."""
         return cast("dict[str, Any]", self._call("PUT", "/faults", settings))
+
+    def request_bodies(self, since: int = 0) -> list[dict[str, Any]]:
+        """The POST, PATCH and DELETE requests of the request log after ``since``
+        whose bodies were kept (``record_bodies`` on): each entry of the log, with
+        ``body`` (the JSON sent, every ``auth_password`` ``"REDACTED"``; None when
+        there was no body or it was not JSON, ``body_error`` then says why) and
+        ``content_type``."""
+        return [entry for entry in self.requests(since) if "body" in entry]
 
     def reset(self) -> None:
         """``POST /_emulator/reset``: no trunks, empty log, the start's faults and seed."""

@@ -4,13 +4,20 @@ No HTTP here. ``app.py`` turns a request into a call on an :class:`Account` and 
 :class:`ApiError` into an error answer, so every rule of the contract can be tested
 without a server, and the server's handlers stay one line each.
 
-Validation is Bolna's as documented (``bolna-api.md``, the setup guide's field
-reference, the OpenAPI): the documented messages word for word, with their documented
-statuses (400, and 422 for sdes without TLS). Where the documentation is silent the
-emulator refuses rather than accepts (a port of 70000, ``"true"`` for a boolean, ``null``
-for a switch), because a test double that accepts too much hides the client bugs the
-real API would expose. Each such rule has its own message naming the field, so a
-failing test says which rule it met.
+A body is checked in two steps, as Bolna's FastAPI service does:
+
+1. Against the OpenAPI's request schema (``validation.py``): wrong types, values outside
+   an enum, ``null``, missing fields without a documented message, and fields outside
+   the schema (refused on create and on adding a number, ignored on PATCH, by default;
+   each is a switch). Any problem is a 422 whose :attr:`ApiError.detail` is FastAPI's
+   list, one entry per field; nothing else is looked at.
+2. Bolna's own rules, as documented (``bolna-api.md``, the setup guide's field
+   reference): the documented messages word for word, with their documented statuses
+   (400, and 422 for sdes without TLS). Where the documentation is silent the emulator
+   refuses rather than accepts (a port of 70000, a blank name, an address with a
+   scheme), because a test double that accepts too much hides the client bugs the real
+   API would expose. Each such rule has its own 400 message naming the field, so a
+   failing test says which rule it met.
 
 State changes happen in plain synchronous methods: the server runs them on one event
 loop thread without awaiting in between, so each request's change is atomic.
@@ -28,6 +35,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from .validation import (
+    CREATE_SCHEMA,
+    NUMBER_SCHEMA,
+    UPDATE_SCHEMA,
+    UnknownFields,
+    check_body,
+    detail_text,
+)
 
 __all__ = [
     "AUTH_TYPE_MESSAGE",
@@ -66,9 +82,10 @@ TELEPHONY_PROVIDER = "sip-trunk"
 DEFAULT_GATEWAY_PORT = 5060
 DEFAULT_GATEWAY_PRIORITY = 1
 
-# Switches of the field reference and their defaults; all of them may be sent on create,
-# and all of them on PATCH (direct_media, rtp_symmetric and force_rport are updatable in
-# some versions of Bolna's docs; accepting them is the lenient reading of a silent doc).
+# Switches of the field reference and their defaults. On create all but is_active may be
+# sent (SIPTrunkCreateRequest); on PATCH all but direct_media, rtp_symmetric and
+# force_rport (SIPTrunkUpdateRequest): the schema check drops or refuses the others
+# before these are read.
 BOOLEAN_DEFAULTS: Mapping[str, bool] = {
     "direct_media": False,
     "rtp_symmetric": True,
@@ -85,12 +102,41 @@ _E164 = re.compile(r"^\+?[1-9][0-9]{6,14}$")
 
 
 class ApiError(Exception):
-    """A request Bolna refuses: the HTTP status and the message of the error body."""
+    """A request Bolna refuses: the HTTP status and the message of the error body.
 
-    def __init__(self, status: int, message: str) -> None:
+    ``detail``, when set, is FastAPI's list of validation problems: the answer is then
+    ``{"detail": [...]}`` rather than ``{"error": status, "message": ...}``, and
+    ``message`` is the same problems as one line.
+    """
+
+    def __init__(self, status: int, message: str,
+                 detail: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail = detail
+
+
+def _checked(schema_name: str, body: object, unknown: UnknownFields,
+             **documented: Iterable[str]) -> Mapping[str, Any]:
+    """The body after the schema check (step 1 of the module's docstring).
+
+    Raises:
+        ApiError: 422 with FastAPI's ``detail`` list.
+    """
+    checked = check_body(schema_name, body, unknown=unknown, **documented)
+    if checked.problems:
+        raise ApiError(422, detail_text(checked.problems), checked.problems)
+    result: Mapping[str, Any] = checked.body
+    return result
+
+
+_CREATE_DOCUMENTED = {
+    # Bolna documents its own 400 message for each of these when absent, and for every
+    # wrong auth_type ("auth_type must be 'userpass' or 'ip-based'").
+    "documented_absence": ("name", "provider", "auth_type", "gateways"),
+    "documented_values": ("auth_type",),
+}
 
 
 def new_id() -> str:
@@ -413,11 +459,14 @@ class Account:
 
     # -- changes
 
-    def create_trunk(self, body: object) -> JsonObject:
-        """POST /sip-trunks/trunks. The documented messages come first, in the field
-        reference's order, then the types of everything else, then 422, then conflicts;
-        nothing is stored unless all pass."""
-        request = _object(body)
+    def create_trunk(self, body: object, *, unknown_fields: UnknownFields = "refuse"
+                     ) -> JsonObject:
+        """POST /sip-trunks/trunks. The schema check first (422, FastAPI's detail), then
+        the documented messages in the field reference's order, then the emulator's own
+        rules, then 422 for sdes, then conflicts; nothing is stored unless all pass.
+        ``unknown_fields``: what a field outside SIPTrunkCreateRequest (``is_active``,
+        say) gets: ``"refuse"`` (422 ``extra_forbidden``) or ``"ignore"``."""
+        request = _checked(CREATE_SCHEMA, body, unknown_fields, **_CREATE_DOCUMENTED)
         now = self._clock()
         name = _required_text(request, "name", NAME_REQUIRED_MESSAGE)
         provider = _required_text(request, "provider", PROVIDER_REQUIRED_MESSAGE)
@@ -456,19 +505,21 @@ class Account:
             self._add_number(trunk, number, label, now)
         return self.trunk_json(trunk)
 
-    def update_trunk(self, trunk_id: str, body: object) -> JsonObject:
+    def update_trunk(self, trunk_id: str, body: object, *,
+                     unknown_fields: UnknownFields = "ignore") -> JsonObject:
         """PATCH: only the fields sent change; ``gateways`` and ``ip_identifiers`` replace
         whole lists; the result is checked as a whole (sdes against the merged
-        transport) before anything is stored."""
+        transport) before anything is stored.
+
+        The body is checked against SIPTrunkUpdateRequest first (before the trunk is
+        looked up, as FastAPI validates before its handler runs). A field outside it
+        (``direct_media``, ``rtp_symmetric``, ``force_rport``, ``provider``,
+        ``auth_type``, ``phone_numbers``, ``id``...) is dropped unseen by default, as
+        a pydantic model ignores unknown fields, or refused with ``unknown_fields=
+        "refuse"``."""
+        request = _checked(UPDATE_SCHEMA, body, unknown_fields)
         trunk = self._trunk(trunk_id)
-        request = _object(body)
         now = self._clock()
-        for fixed in ("provider", "auth_type"):
-            if fixed in request:
-                raise ApiError(400, f"{fixed} cannot be updated")
-        if "phone_numbers" in request:
-            raise ApiError(400, "phone_numbers cannot be updated on the trunk: use "
-                                "POST or DELETE /sip-trunks/trunks/{trunk_id}/numbers")
         name = (_required_text(request, "name", NAME_REQUIRED_MESSAGE)
                 if "name" in request else trunk.name)
         description = (_optional_text(request, "description")
@@ -516,9 +567,13 @@ class Account:
         del self.trunks[trunk.id]
         return f"Trunk deleted successfully. {removed} phone number(s) removed."
 
-    def add_number(self, trunk_id: str, body: object) -> JsonObject:
+    def add_number(self, trunk_id: str, body: object, *,
+                   unknown_fields: UnknownFields = "refuse") -> JsonObject:
+        """POST .../numbers: the body is checked against SIPTrunkPhoneNumberRequest
+        first, then the trunk looked up, then the number's own rules and conflicts."""
+        request = _checked(NUMBER_SCHEMA, body, unknown_fields)
         trunk = self._trunk(trunk_id)
-        number, label = _number_request(_object(body))
+        number, label = _number_request(request)
         self._check_number_free(number, trunk.id)
         return self._add_number(trunk, number, label, self._clock()).to_json()
 

@@ -1,9 +1,11 @@
-"""Create requests Bolna refuses, with the status and message each must get.
+"""Create requests Bolna refuses, with the answer each must get.
 
 Shared by the pure tests of ``store.py`` and the HTTP tests, so both levels hold the
 emulator to one list. The first block is Bolna's documented messages, word for word;
-the rest are the emulator's own refusals where the documentation is silent (wrong
-types, out-of-range numbers, malformed entries), each naming its field.
+then the bodies that do not fit the OpenAPI's request schema (wrong types, ``null``,
+values outside an enum, fields outside the schema), each a 422 with FastAPI's detail
+naming the field; last the emulator's own refusals where the documentation is silent
+(out-of-range numbers, malformed values), each a 400 naming its field.
 """
 
 from __future__ import annotations
@@ -26,18 +28,27 @@ from .bodies import PLIVO_IP_BASED, minimal, without
 
 @dataclass(frozen=True)
 class Invalid:
-    """A create body and the error it must get."""
+    """A create body and the error it must get: ``status`` and ``message`` for
+    Bolna's ``{"error", "message"}`` answers, or, for a body that does not fit the
+    OpenAPI's request schema, a 422 with FastAPI's detail: an entry of type ``kind``
+    at ``loc``."""
 
     id: str
     body: Any
     status: int
-    message: str
+    message: str | None = None
+    loc: tuple[str | int, ...] | None = None
+    kind: str | None = None
+
+
+def schema(case_id: str, body: Any, loc: tuple[str | int, ...], kind: str) -> Invalid:
+    """A body refused by the schema check: 422 with ``kind`` at ``loc``."""
+    return Invalid(case_id, body, 422, loc=loc, kind=kind)
 
 
 INVALID_CREATES: tuple[Invalid, ...] = (
     # Bolna's documented messages.
     Invalid("no-name", without(minimal(), "name"), 400, NAME_REQUIRED_MESSAGE),
-    Invalid("null-name", minimal(name=None), 400, NAME_REQUIRED_MESSAGE),
     Invalid("blank-name", minimal(name="   "), 400, NAME_REQUIRED_MESSAGE),
     Invalid("no-name-no-provider", without(minimal(), "name", "provider"), 400,
             NAME_REQUIRED_MESSAGE),
@@ -46,9 +57,9 @@ INVALID_CREATES: tuple[Invalid, ...] = (
     Invalid("no-auth-type", without(minimal(), "auth_type"), 400, AUTH_TYPE_MESSAGE),
     Invalid("bad-auth-type", minimal(auth_type="digest"), 400, AUTH_TYPE_MESSAGE),
     Invalid("auth-type-case", minimal(auth_type="UserPass"), 400, AUTH_TYPE_MESSAGE),
+    Invalid("auth-type-null", minimal(auth_type=None), 400, AUTH_TYPE_MESSAGE),
     Invalid("no-gateways", without(minimal(), "gateways"), 400, GATEWAY_REQUIRED_MESSAGE),
     Invalid("empty-gateways", minimal(gateways=[]), 400, GATEWAY_REQUIRED_MESSAGE),
-    Invalid("null-gateways", minimal(gateways=None), 400, GATEWAY_REQUIRED_MESSAGE),
     Invalid("userpass-no-username", without(minimal(), "auth_username"), 400,
             USERPASS_REQUIRED_MESSAGE),
     Invalid("userpass-no-password", without(minimal(), "auth_password"), 400,
@@ -65,34 +76,62 @@ INVALID_CREATES: tuple[Invalid, ...] = (
             SDES_NEEDS_TLS_MESSAGE),
     Invalid("sdes-default-transport", minimal(media_encryption="sdes"), 422,
             SDES_NEEDS_TLS_MESSAGE),
+    # The OpenAPI's request schema, refused as FastAPI refuses it (422, detail).
     # Enums: only the exact strings (a YAML 1.1 reader turns an unquoted no into false).
-    Invalid("media-encryption-false", minimal(media_encryption=False), 400,
-            "media_encryption must be 'no' or 'sdes' (got false)"),
-    Invalid("media-encryption-yes", minimal(media_encryption="yes"), 400,
-            "media_encryption must be 'no' or 'sdes' (got \"yes\")"),
-    Invalid("transport-short", minimal(transport="udp"), 400,
-            "transport must be 'transport-udp' or 'transport-tcp' or 'transport-tls' "
-            "(got \"udp\")"),
-    # Types and ranges, where the documentation is silent.
-    Invalid("body-array", [minimal()], 400, "Request body must be a JSON object"),
-    Invalid("body-null", None, 400, "Request body must be a JSON object"),
-    Invalid("name-number", minimal(name=5), 400, "name must be a string"),
-    Invalid("description-number", minimal(description=1), 400,
-            "description must be a string"),
-    Invalid("password-number", minimal(auth_password=1234), 400,
-            "auth_password must be a string"),
-    Invalid("gateways-object", minimal(gateways={"gateway_address": "a.example.com"}), 400,
-            "gateways must be an array of gateway objects"),
-    Invalid("gateway-string", minimal(gateways=["sip.example.com"]), 400,
-            "gateways[0] must be a JSON object"),
-    Invalid("gateway-no-address", minimal(gateways=[{"port": 5060}]), 400,
-            "gateways[0].gateway_address is required"),
+    schema("media-encryption-false", minimal(media_encryption=False),
+           ("body", "media_encryption"), "enum"),
+    schema("media-encryption-yes", minimal(media_encryption="yes"),
+           ("body", "media_encryption"), "enum"),
+    schema("transport-short", minimal(transport="udp"), ("body", "transport"), "enum"),
+    # The body itself.
+    schema("body-array", [minimal()], ("body",), "model_attributes_type"),
+    schema("body-null", None, ("body",), "missing"),
+    # Types, and null where the schema gives a type (no request field is nullable).
+    schema("null-name", minimal(name=None), ("body", "name"), "string_type"),
+    schema("name-number", minimal(name=5), ("body", "name"), "string_type"),
+    schema("description-number", minimal(description=1), ("body", "description"),
+           "string_type"),
+    schema("description-null", minimal(description=None), ("body", "description"),
+           "string_type"),
+    schema("password-number", minimal(auth_password=1234), ("body", "auth_password"),
+           "string_type"),
+    schema("null-gateways", minimal(gateways=None), ("body", "gateways"), "list_type"),
+    schema("gateways-object", minimal(gateways={"gateway_address": "a.example.com"}),
+           ("body", "gateways"), "list_type"),
+    schema("gateway-string", minimal(gateways=["sip.example.com"]), ("body", "gateways", 0),
+           "model_attributes_type"),
+    schema("gateway-no-address", minimal(gateways=[{"port": 5060}]),
+           ("body", "gateways", 0, "gateway_address"), "missing"),
+    schema("gateway-port-string", minimal(gateways=[
+        {"gateway_address": "a.example.com"}, {"gateway_address": "b", "port": "5060"}]),
+           ("body", "gateways", 1, "port"), "int_type"),
+    schema("ip-identifier-string", {**PLIVO_IP_BASED, "ip_identifiers": ["1.2.3.4"]},
+           ("body", "ip_identifiers", 0), "model_attributes_type"),
+    schema("switch-string", minimal(inbound_enabled="true"), ("body", "inbound_enabled"),
+           "bool_type"),
+    schema("switch-null", minimal(rtp_symmetric=None), ("body", "rtp_symmetric"),
+           "bool_type"),
+    schema("switch-number", minimal(rtp_symmetric=1), ("body", "rtp_symmetric"), "bool_type"),
+    schema("qualify-string", minimal(qualify_frequency="60"), ("body", "qualify_frequency"),
+           "int_type"),
+    schema("qualify-float", minimal(qualify_frequency=60.5), ("body", "qualify_frequency"),
+           "int_from_float"),
+    schema("numbers-object", minimal(phone_numbers={"phone_number": "919876543210"}),
+           ("body", "phone_numbers"), "list_type"),
+    schema("number-missing", minimal(phone_numbers=[{"name": "x"}]),
+           ("body", "phone_numbers", 0, "phone_number"), "missing"),
+    # Fields outside SIPTrunkCreateRequest (refused on create by default).
+    schema("is-active-on-create", minimal(is_active=False), ("body", "is_active"),
+           "extra_forbidden"),
+    schema("unknown-field", minimal(ice_support=True), ("body", "ice_support"),
+           "extra_forbidden"),
+    schema("unknown-gateway-field", minimal(gateways=[
+        {"gateway_address": "a.example.com", "transport": "udp"}]),
+           ("body", "gateways", 0, "transport"), "extra_forbidden"),
+    # The emulator's own rules, where the documentation is silent (400, named field).
     Invalid("gateway-with-scheme", minimal(gateways=[{"gateway_address": "sip://a.b"}]), 400,
             "gateways[0].gateway_address must be a hostname or IP address, without scheme "
             "or path"),
-    Invalid("gateway-port-string", minimal(gateways=[
-        {"gateway_address": "a.example.com"}, {"gateway_address": "b", "port": "5060"}]),
-            400, "gateways[1].port must be an integer between 1 and 65535"),
     Invalid("gateway-port-too-big", minimal(gateways=[
         {"gateway_address": "a.example.com", "port": 70000}]), 400,
             "gateways[0].port must be an integer between 1 and 65535"),
@@ -103,25 +142,9 @@ INVALID_CREATES: tuple[Invalid, ...] = (
         {"ip_address": "15.207.90.999/31"}]}, 400,
             "ip_identifiers[0].ip_address must be an IP address or CIDR block "
             "(got '15.207.90.999/31')"),
-    Invalid("ip-identifier-string", {**PLIVO_IP_BASED, "ip_identifiers": ["1.2.3.4"]}, 400,
-            "ip_identifiers[0] must be a JSON object"),
-    Invalid("switch-string", minimal(inbound_enabled="true"), 400,
-            "inbound_enabled must be a boolean (true or false)"),
-    Invalid("switch-null", minimal(is_active=None), 400,
-            "is_active must be a boolean (true or false)"),
-    Invalid("switch-number", minimal(rtp_symmetric=1), 400,
-            "rtp_symmetric must be a boolean (true or false)"),
-    Invalid("qualify-string", minimal(qualify_frequency="60"), 400,
-            "qualify_frequency must be an integer of at least 0"),
     Invalid("qualify-negative", minimal(qualify_frequency=-5), 400,
             "qualify_frequency must be an integer of at least 0"),
-    Invalid("qualify-float", minimal(qualify_frequency=60.5), 400,
-            "qualify_frequency must be an integer of at least 0"),
     Invalid("allow-empty", minimal(allow=""), 400, "allow must be a non-empty string"),
-    Invalid("numbers-object", minimal(phone_numbers={"phone_number": "919876543210"}), 400,
-            "phone_numbers must be an array of {\"phone_number\": ...} objects"),
-    Invalid("number-missing", minimal(phone_numbers=[{"name": "x"}]), 400,
-            "phone_numbers[0].phone_number is required"),
     Invalid("number-letters", minimal(phone_numbers=[{"phone_number": "91-98765"}]), 400,
             "phone_numbers[0].phone_number must be digits with an optional leading +"),
     Invalid("number-twice", minimal(phone_numbers=[{"phone_number": "919876543210"},

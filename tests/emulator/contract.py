@@ -90,3 +90,21 @@ def assert_error(obj: Any, status: int, message: str | None = None) -> str:
     if message is not None:
         assert obj["message"] == message, obj
     return str(obj["message"])
+
+
+def assert_detail(obj: Any, loc: tuple[str | int, ...], kind: str) -> dict[str, Any]:
+    """FastAPI's 422 body, ``{"detail": [{"type", "loc", "msg", "input"}, ...]}``, with
+    an entry of type ``kind`` at ``loc`` (``("body", "gateways", 0, "port")``); returns
+    that entry. A password is never echoed."""
+    assert isinstance(obj, dict) and set(obj) == {"detail"}, obj
+    detail = obj["detail"]
+    assert isinstance(detail, list) and detail, obj
+    for entry in detail:
+        assert {"type", "loc", "msg", "input"} <= set(entry), entry
+        assert isinstance(entry["msg"], str) and entry["msg"], entry
+        assert entry["loc"][0] == "body", entry
+        if "auth_password" in entry["loc"]:
+            assert entry["input"] == "REDACTED", entry
+    matching = [e for e in detail if tuple(e["loc"]) == loc and e["type"] == kind]
+    assert matching, f"no {kind} at {loc} in {detail}"
+    return dict(matching[0])

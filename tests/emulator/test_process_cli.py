@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from bolna_emulator import LISTENING_PREFIX, TOKENS_ENV
+from bolna_emulator.faults import FaultSettings
 from bolna_emulator.process import EmulatorError, EmulatorProcess
 from bolna_sip_operator.cli import main
 
@@ -69,6 +70,7 @@ def test_start_options_reach_the_emulator() -> None:
                          timeout_rate=0.0, timeout_seconds=0.5,
                          drop_after_commit_rate=0.25, rate_window_seconds=30) as bolna:
         assert bolna.faults() == {
+            **FaultSettings().to_json(),
             "latency_ms": 2.5, "latency_jitter_ms": 1.0, "error_rate": 0.4,
             "timeout_rate": 0.0, "timeout_seconds": 0.5, "drop_after_commit_rate": 0.25,
             "rate_limit": 3, "rate_window_seconds": 30.0, "retry_after": False,
@@ -78,6 +80,28 @@ def test_start_options_reach_the_emulator() -> None:
             statuses = [api.get(TRUNKS) for _ in range(4)]
         assert [r.status_code for r in statuses] == [200, 200, 200, 429]
         assert "Retry-After" not in statuses[3].headers
+
+
+def test_start_settings_without_a_flag_reach_the_emulator_and_survive_a_reset() -> None:
+    with EmulatorProcess(["tok-settings"], sparse_answers=True, late_numbers_reads=2,
+                         record_bodies=True, unknown_fields_on_update="refuse",
+                         settings={"omit_number_fields": ["created_at"]}) as bolna:
+        expected = {"sparse_answers": True, "late_numbers_reads": 2, "record_bodies": True,
+                    "unknown_fields_on_update": "refuse",
+                    "omit_number_fields": ["created_at"]}
+        assert {key: bolna.faults()[key] for key in expected} == expected
+        bolna.set_faults(sparse_answers=False, record_bodies=False)
+        bolna.reset()
+        assert {key: bolna.faults()[key] for key in expected} == expected
+        assert "settings at start" in bolna.log_text()
+
+
+def test_bad_start_settings_fail_the_start(tmp_path: Path) -> None:
+    bolna = EmulatorProcess(["tok"], unknown_fields_on_create="maybe",
+                            log_file=tmp_path / "log")
+    with pytest.raises(EmulatorError, match="unknown_fields_on_create must be one of"):
+        bolna.start()
+    assert not bolna.running
 
 
 def test_command_line_token_and_listening_line() -> None:

@@ -24,7 +24,7 @@ from bolna_emulator.store import (
 
 from .bodies import PLIVO_IP_BASED, TWILIO_PASSWORD, TWILIO_TLS_SDES, TWILIO_USERPASS, minimal
 from .cases import INVALID_CREATES, Invalid
-from .contract import ULID, UTC_TIME, assert_trunk
+from .contract import ULID, UTC_TIME, assert_detail, assert_trunk
 
 
 @pytest.fixture
@@ -33,6 +33,7 @@ def account() -> Account:
 
 
 def _refused(call: Any, *args: Any) -> ApiError:
+    """The error ``call(*args)`` raises."""
     with pytest.raises(ApiError) as caught:
         call(*args)
     return caught.value
@@ -69,7 +70,12 @@ def test_minimal_trunk_gets_every_documented_default(account: Account) -> None:
 @pytest.mark.parametrize("case", INVALID_CREATES, ids=lambda case: case.id)
 def test_invalid_create_is_refused_and_nothing_stored(account: Account, case: Invalid) -> None:
     error = _refused(account.create_trunk, case.body)
-    assert (error.status, error.message) == (case.status, case.message)
+    assert error.status == case.status
+    if case.loc is None:
+        assert (error.message, error.detail) == (case.message, None)
+    else:
+        assert_detail({"detail": error.detail}, case.loc, str(case.kind))
+        assert ".".join(str(part) for part in case.loc[1:]) in error.message
     assert account.trunks == {} and account.numbers == {}
 
 
@@ -114,12 +120,32 @@ def test_patch_replaces_lists_whole(account: Account) -> None:
     assert not old_ids & {g["id"] for g in after["gateways"]}
 
 
-@pytest.mark.parametrize("body", [{"provider": "plivo"}, {"auth_type": "ip-based"},
-                                  {"provider": "twilio"}])
-def test_provider_and_auth_type_cannot_change(account: Account, body: dict[str, Any]) -> None:
+OUTSIDE_THE_UPDATE_SCHEMA: list[dict[str, Any]] = [
+    {"provider": "plivo"}, {"auth_type": "ip-based"}, {"direct_media": True},
+    {"rtp_symmetric": False}, {"force_rport": False}, {"phone_numbers": []},
+    {"id": "X", "created_at": "never"}]
+
+
+@pytest.mark.parametrize("body", OUTSIDE_THE_UPDATE_SCHEMA, ids=lambda body: next(iter(body)))
+def test_fields_outside_the_update_schema_are_ignored(account: Account,
+                                                      body: dict[str, Any]) -> None:
+    """As Bolna's FastAPI service does: the PATCH succeeds and they change nothing."""
     trunk = account.create_trunk(TWILIO_USERPASS)
-    error = _refused(account.update_trunk, trunk["id"], {**body, "description": "x"})
-    assert error.status == 400 and error.message == f"{next(iter(body))} cannot be updated"
+    after = account.update_trunk(trunk["id"], {**body, "description": "x"})
+    assert {k: v for k, v in after.items() if k not in ("description", "updated_at")} == {
+        k: v for k, v in trunk.items() if k not in ("description", "updated_at")}
+    assert after["description"] == "x"
+
+
+@pytest.mark.parametrize("body", OUTSIDE_THE_UPDATE_SCHEMA, ids=lambda body: next(iter(body)))
+def test_fields_outside_the_update_schema_can_be_refused(account: Account,
+                                                         body: dict[str, Any]) -> None:
+    trunk = account.create_trunk(TWILIO_USERPASS)
+    error = _refused(lambda: account.update_trunk(trunk["id"], {**body, "description": "x"},
+                                                  unknown_fields="refuse"))
+    assert error.status == 422
+    for key in body:
+        assert_detail({"detail": error.detail}, ("body", key), "extra_forbidden")
     assert account.get_trunk(trunk["id"]) == trunk
 
 
@@ -137,9 +163,11 @@ def test_sdes_is_checked_against_the_merged_trunk(account: Account) -> None:
 
 def test_patch_keeps_the_documented_requirements(account: Account) -> None:
     userpass = account.create_trunk(minimal())
-    for body in ({"auth_password": ""}, {"auth_username": None}):
+    for body in ({"auth_password": ""}, {"auth_username": " "}):
         error = _refused(account.update_trunk, userpass["id"], body)
         assert error.message == USERPASS_REQUIRED_MESSAGE
+    error = _refused(account.update_trunk, userpass["id"], {"auth_username": None})
+    assert_detail({"detail": error.detail}, ("body", "auth_username"), "string_type")
     ip_based = account.create_trunk(PLIVO_IP_BASED)
     error = _refused(account.update_trunk, ip_based["id"], {"ip_identifiers": []})
     assert error.message == IP_IDENTIFIERS_REQUIRED_MESSAGE
@@ -264,11 +292,37 @@ def test_any_create_is_refused_cleanly_or_keeps_the_rules(body: Any) -> None:
         assert trunk["ip_identifiers"]
 
 
-def test_unknown_and_read_only_fields_are_ignored(account: Account) -> None:
-    """Bolna's docs add fields over time (ice_support, user_id); a client sending one,
-    or sending back a trunk it read, is not refused."""
-    trunk = account.create_trunk(minimal(ice_support=True, user_id="u1"))
-    assert "ice_support" not in trunk
-    after = account.update_trunk(trunk["id"], {"id": "X", "created_at": "never",
-                                               "description": "d", "ice_support": False})
-    assert (after["id"], after["created_at"]) == (trunk["id"], trunk["created_at"])
+def test_unknown_fields_on_create_are_refused_or_ignored_as_switched(account: Account) -> None:
+    """By default a create field outside SIPTrunkCreateRequest is a 422 naming it (so
+    ``is_active`` on create is); switched to "ignore", it is dropped unseen, as
+    pydantic's default does, and the trunk takes the default."""
+    body = minimal(ice_support=True, user_id="u1", is_active=False)
+    error = _refused(account.create_trunk, body)
+    for key in ("ice_support", "user_id", "is_active"):
+        assert_detail({"detail": error.detail}, ("body", key), "extra_forbidden")
+    trunk = account.create_trunk(body, unknown_fields="ignore")
+    assert "ice_support" not in trunk and "user_id" not in trunk
+    assert trunk["is_active"] is True
+
+
+def test_unknown_fields_of_an_added_number(account: Account) -> None:
+    trunk = account.create_trunk(minimal())
+    error = _refused(account.add_number, trunk["id"], {"phone_number": "911", "agent": "a"})
+    assert_detail({"detail": error.detail}, ("body", "agent"), "extra_forbidden")
+    number = account.add_number(trunk["id"], {"phone_number": "911", "agent": "a"},
+                                unknown_fields="ignore")
+    assert "agent" not in number
+
+
+def test_the_schema_check_comes_before_the_trunk_lookup(account: Account) -> None:
+    """FastAPI validates the body before its handler runs: 422 before 404."""
+    for call in (lambda: account.update_trunk("nope", {"name": 1}),
+                 lambda: account.add_number("nope", {"phone_number": 1})):
+        assert _refused(call).status == 422
+    assert _refused(account.update_trunk, "nope", {"name": "x"}).status == 404
+
+
+def test_a_password_is_never_echoed_in_a_detail(account: Account) -> None:
+    error = _refused(account.create_trunk, minimal(auth_password=["canary-pw"], extra={
+        "auth_password": "canary-pw"}))
+    assert "canary-pw" not in json.dumps(error.detail) + error.message
