@@ -296,10 +296,6 @@ def test_numbers_that_show_late_are_added_once(
         emulator.set_faults(late_numbers_reads=0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operator: a number given in the create body that the next reads do not show is "
-    "POSTed again (409 'already on this trunk', then Stalled); the late-number guard "
-    "covers numbers added one by one only"))
 def test_numbers_given_at_creation_that_show_late_are_not_added_again(
         operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
         core: client.CoreV1Api, namespace: str) -> None:

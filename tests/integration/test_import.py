@@ -88,10 +88,13 @@ def _made_in_the_dashboard(emulator: EmulatorProcess) -> None:
         "inbound_enabled": True, "qualify_frequency": 30})
     _post(emulator, f"/trunks/{plivo['id']}/numbers",
           {"phone_number": "918035735900", "name": "Bengaluru Support"})
-    _post(emulator, "/trunks", {
+    # is_active is not a create field in Bolna's API: paused after creation, as there.
+    paused = _post(emulator, "/trunks", {
         "name": "plivo elastic!", "provider": "plivo", "auth_type": "ip-based",
         "gateways": [{"gateway_address": "10.1.2.3", "port": 5080}],
-        "ip_identifiers": [{"ip_address": "10.1.2.3"}], "is_active": False})
+        "ip_identifiers": [{"ip_address": "10.1.2.3"}]})
+    httpx.patch(f"{emulator.url}/sip-trunks/trunks/{paused['id']}", json={"is_active": False},
+                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).raise_for_status()
     _post(emulator, "/trunks", {
         "name": "Twilio Production", "provider": "twilio", "auth_type": "userpass",
         "auth_username": "my-sip-user", "auth_password": PASSWORD,

@@ -69,6 +69,9 @@ class ExternalTrunks:
             body["auth_password"] = password.value
         trunk = await self.bolna.create_trunk(TrunkCreate.model_validate(body))
         self.snapshots.remember(self.account, trunk)
+        # Created with the trunk: present, though Bolna may list them only later.
+        self.snapshots.remember_numbers(
+            self.account, trunk.id, [n.phone_number for n in desired.numbers.values()])
         if trunk.phone_numbers is None and not desired.numbers:
             return trunk.model_copy(update={"phone_numbers": []})
         return await self.with_numbers(trunk)
@@ -87,11 +90,15 @@ class ExternalTrunks:
                 await self.bolna.delete_number(trunk_id, number.id)
         added = [await self.bolna.add_number(trunk_id, NumberCreate(
             phone_number=wanted.phone_number, name=wanted.name)) for wanted in plan.add_numbers]
-        self.snapshots.remember_numbers(self.account, trunk_id, added)
+        self.snapshots.remember_numbers(self.account, trunk_id, list(added))
         if trunk is None or plan.add_numbers or plan.remove_numbers:
             trunk = await self.bolna.get_trunk(trunk_id)
         self.snapshots.remember(self.account, trunk)
         return await self.with_numbers(trunk)
+
+    def pending_numbers(self, trunk: Trunk) -> set[str]:
+        """Numbers this operator added moments ago that the trunk does not show yet."""
+        return self.snapshots.pending_numbers(self.account, trunk)
 
     async def delete(self, trunk_id: str) -> None:
         """Delete the trunk; a trunk already gone counts as deleted."""

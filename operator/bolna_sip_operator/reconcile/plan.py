@@ -92,9 +92,11 @@ def not_taken(patch: dict[str, Any], answer: dict[str, Any]) -> list[str]:
 
 
 def plan_trunk(desired: DesiredTrunk, observed: dict[str, Any], *,
-               password_changed: bool = False, skip: Iterable[str] = ()) -> TrunkPlan:
+               password_changed: bool = False, skip: Iterable[str] = (),
+               pending: Iterable[str] = ()) -> TrunkPlan:
     """Compare field by field; numbers as a set keyed by digits. Fields in ``skip``
-    (Bolna did not take them for this generation) are not sent again."""
+    (Bolna did not take them for this generation) are not sent again; numbers in
+    ``pending`` (added moments ago, not listed yet) are not added again."""
     plan = TrunkPlan(send_password=password_changed and desired.fields["auth_type"] == "userpass")
     skipped = set(skip)
     for name in differing(desired, observed):
@@ -104,7 +106,9 @@ def plan_trunk(desired: DesiredTrunk, observed: dict[str, Any], *,
     if observed_numbers is not None:
         held = {phone_key(str(n["phone_number"])): n for n in observed_numbers
                 if not n.get("deleted")}
-        plan.add_numbers = [n for key, n in desired.numbers.items() if key not in held]
+        waiting = set(pending)
+        plan.add_numbers = [n for key, n in desired.numbers.items()
+                            if key not in held and key not in waiting]
         plan.remove_numbers = [NumberToRemove(str(n["id"]), str(n["phone_number"]))
                                for key, n in held.items() if key not in desired.numbers]
     return plan

@@ -62,8 +62,9 @@ class AccountSnapshots:
         self._accounts: dict[str, _Snapshot] = {}
         self.lists = 0
         """List calls made, for benchmarks and tests."""
-        self._added: dict[tuple[str, str], dict[str, tuple[float, PhoneNumber]]] = {}
-        """(account, trunk ID) -> numbers this operator added, by phone_key, with when."""
+        self._added: dict[tuple[str, str], dict[str, tuple[float, PhoneNumber | None]]] = {}
+        """(account, trunk ID) -> numbers this operator added, by phone_key, with when
+        (and Bolna's answer for the number, when it gave one)."""
 
     async def trunk(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
                     ) -> Trunk | None:
@@ -107,12 +108,25 @@ class AccountSnapshots:
             snapshot.trunks.pop(trunk_id, None)
             snapshot.written.pop(trunk_id, None)
 
-    def remember_numbers(self, account: str, trunk_id: str, added: list[PhoneNumber]
-                         ) -> None:
-        """Numbers Bolna confirmed adding: present, whether or not it lists them yet."""
+    def remember_numbers(self, account: str, trunk_id: str,
+                         added: list[PhoneNumber | str]) -> None:
+        """Numbers Bolna confirmed adding (its answer, or only the number, as for those
+        of a create body): present, whether or not it lists them yet."""
         held = self._added.setdefault((account, trunk_id), {})
         for number in added:
-            held[phone_key(number.phone_number)] = (self._clock(), number)
+            if isinstance(number, str):
+                held.setdefault(phone_key(number), (self._clock(), None))
+            else:
+                held[phone_key(number.phone_number)] = (self._clock(), number)
+
+    def pending_numbers(self, account: str, trunk: Trunk) -> set[str]:
+        """Keys (``phone_key``) of numbers added moments ago that Bolna does not show."""
+        held = self._added.get((account, trunk.id)) or {}
+        shown = {phone_key(n.phone_number) for n in trunk.phone_numbers or ()
+                 if not n.deleted}
+        now = self._clock()
+        return {key for key, (added_at, _) in held.items()
+                if key not in shown and now - added_at <= NUMBER_PATIENCE}
 
     def with_recent_numbers(self, account: str, trunk: Trunk) -> Trunk:
         """The trunk with the numbers this operator added moments ago put back, if
@@ -126,7 +140,7 @@ class AccountSnapshots:
         for key, (added_at, number) in list(held.items()):
             if key in shown or now - added_at > NUMBER_PATIENCE:
                 del held[key]
-            else:
+            elif number is not None:
                 late.append(number)
         if not held:
             self._added.pop((account, trunk.id), None)

@@ -312,7 +312,8 @@ class TrunkReconciler:
         refused = self._not_taken.get(obj.uid)
         skip = refused[1] if refused is not None and refused[0] == obj.generation else ()
         plan = plan_trunk(r.desired, observed.model_dump(mode="json"),
-                          password_changed=password_changed, skip=skip)
+                          password_changed=password_changed, skip=skip,
+                          pending=r.trunks.pending_numbers(observed))
         updated = observed
         if not plan.empty:
             await self.owner.flush(obj.uid)  # a trunk ID not yet written goes first
