@@ -57,14 +57,22 @@ Faults apply to /sip-trunks requests only, drawn from one generator seeded by --
   GET state | requests[?since=SEQ] | stats | faults     PUT faults     POST reset
 PUT faults takes a JSON object with any of latency_ms, latency_jitter_ms, error_rate,
 timeout_rate, timeout_seconds, drop_after_commit_rate, rate_limit, rate_window_seconds,
-retry_after, burst_retry_after_seconds, seed, and burst_429 (answer the next N
-requests 429); it answers the settings now in force.
+retry_after, burst_retry_after_seconds, unknown_fields_on_create,
+unknown_fields_on_update, sparse_answers, omit_trunk_fields, omit_number_fields,
+late_numbers_seconds, late_numbers_reads, late_numbers_list_error, record_bodies, seed,
+and burst_429 (answer the next N requests 429); it answers the settings now in force.
+
+By default the emulator answers as Bolna's OpenAPI documents: request bodies are checked
+against its request schemas (422 with a FastAPI-style detail), a field outside the
+update schema is ignored in a PATCH as Bolna does, 405 answers carry Allow. The switches
+below make it answer like the guide's sparse examples, or list new numbers late.
 
 examples:
   bolna-sip-operator emulator --port 8055 --token dev-token
   BOLNA_EMULATOR_TOKENS=tok-a,tok-b bolna-sip-operator emulator --state /tmp/bolna.json
   bolna-sip-operator emulator --token t --error-rate 0.2 --drop-after-commit-rate 0.1 --seed 7
   curl -X PUT http://127.0.0.1:8055/_emulator/faults -d '{"burst_429": 5}'
+  bolna-sip-operator emulator --token t --sparse-answers --late-numbers-reads 2
 """
 
 
@@ -154,6 +162,27 @@ def _parser() -> argparse.ArgumentParser:
                           help="fault: make the change of this share of successful "
                                "POST/PATCH/DELETE, then drop the connection unanswered "
                                "(the lost response)")
+    emulator.add_argument("--unknown-fields-on-create", choices=("refuse", "ignore"),
+                          default="refuse",
+                          help="a create or add-number field outside Bolna's request schema: "
+                               "refuse it (422, default) or ignore it")
+    emulator.add_argument("--unknown-fields-on-update", choices=("ignore", "refuse"),
+                          default="ignore",
+                          help="a PATCH field outside Bolna's update schema: ignore it "
+                               "(default, as Bolna does) or refuse it (422)")
+    emulator.add_argument("--sparse-answers", action="store_true",
+                          help="answer with only the fields of the setup guide's sparsest "
+                               "examples (trunks without phone_numbers, ...)")
+    emulator.add_argument("--late-numbers-seconds", type=_not_negative, default=0.0,
+                          metavar="SECONDS",
+                          help="a number just added is missing from reads for this long")
+    emulator.add_argument("--late-numbers-reads", type=int, default=0, metavar="N",
+                          help="... and from this many reads (both, when both are given)")
+    emulator.add_argument("--late-numbers-list-error", action="store_true",
+                          help="GET .../numbers answers 500 while a number is missing")
+    emulator.add_argument("--record-bodies", action="store_true",
+                          help="keep request bodies in the request log (passwords "
+                               "REDACTED)")
     emulator.add_argument("--seed", type=int, metavar="N",
                           help="seed of the fault generator (default: random, shown by "
                                "GET /_emulator/faults)")
@@ -351,7 +380,14 @@ def _emulator(args: argparse.Namespace) -> int:
             timeout_seconds=args.timeout_seconds,
             drop_after_commit_rate=args.drop_after_commit_rate,
             rate_limit=args.rate_limit, rate_window_seconds=args.rate_window,
-            retry_after=args.retry_after)
+            retry_after=args.retry_after,
+            unknown_fields_on_create=args.unknown_fields_on_create,
+            unknown_fields_on_update=args.unknown_fields_on_update,
+            sparse_answers=args.sparse_answers,
+            late_numbers_seconds=args.late_numbers_seconds,
+            late_numbers_reads=args.late_numbers_reads,
+            late_numbers_list_error=args.late_numbers_list_error,
+            record_bodies=args.record_bodies)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

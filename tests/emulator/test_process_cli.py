@@ -125,6 +125,25 @@ def test_command_line_token_and_listening_line() -> None:
     assert out == b""
 
 
+def test_command_line_switches_reach_the_emulator() -> None:
+    """The answer-shape switches as flags of ``bolna-sip-operator emulator``."""
+    env = {key: value for key, value in os.environ.items() if key != TOKENS_ENV}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bolna_sip_operator.cli", "emulator", "--port", "0",
+         "--token", "tok-sw", "--sparse-answers", "--late-numbers-reads", "2",
+         "--unknown-fields-on-update", "refuse", "--record-bodies"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().decode()[len(LISTENING_PREFIX):].strip()
+        faults = httpx.get(url + "/_emulator/faults").json()
+        assert faults["sparse_answers"] is True and faults["late_numbers_reads"] == 2
+        assert faults["unknown_fields_on_update"] == "refuse" and faults["record_bodies"]
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.communicate(timeout=10)
+
+
 def test_no_token_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv(TOKENS_ENV, raising=False)
