@@ -7,15 +7,24 @@ but the test apiserver on 127.0.0.1 is ever contacted.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import signal
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 import yaml
+
+from bolna_devenv.kamailio import find_kamailio
+from bolna_devenv.processes import free_ports, tail, terminate
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "bolna-sip-operator"
@@ -158,3 +167,75 @@ def defines(args: list[str]) -> dict[str, str]:
             name, _, text = value.partition("=")
             found[name] = text
     return found
+
+
+@dataclass(frozen=True)
+class LocalKamailio:
+    """The chart's Kamailio run on loopback: its SIP port and JSON-RPC."""
+
+    sip_port: int
+    rpc_port: int
+
+    def rpc(self, method: str) -> dict[str, Any]:
+        """One JSON-RPC call's answer."""
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "id": 1}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.rpc_port}/RPC", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=2) as reply:
+            return dict(json.loads(reply.read()))
+
+
+@contextlib.contextmanager
+def rendered_kamailio(helm: Helm, tmp_path: Path, values: Mapping[str, Any] | None = None,
+                      *, dispatcher_list: str | None = None, fullname: str
+                      ) -> Iterator[LocalKamailio]:
+    """The Kamailio Deployment's command line, as the chart renders it, run by the real
+    Kamailio on 127.0.0.1 with the pod's paths swapped for local ones; ready when its
+    JSON-RPC answers. ``dispatcher_list`` replaces the mounted list's content."""
+    sip_port, rpc_port = free_ports(2)
+    manifests = helm.template(values={"kamailio.listenAddress": "127.0.0.1",
+                                      "kamailio.sipPort": sip_port,
+                                      "kamailio.rpcPort": rpc_port, **(values or {})})
+    box = container(manifests.deployment("kamailio"))
+    config = manifests.one("ConfigMap", f"{fullname}-kamailio-config")
+    lists = manifests.one("ConfigMap", f"{fullname}-kamailio-lists")
+    lists_dir, run_dir = tmp_path / "lists", tmp_path / "run"
+    lists_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True)
+    (tmp_path / "kamailio.cfg").write_text(config["data"]["kamailio.cfg"], encoding="utf-8")
+    for key, text in lists["data"].items():
+        (lists_dir / key).write_text(text, encoding="utf-8")
+    if dispatcher_list is not None:
+        (lists_dir / "dispatcher.list").write_text(dispatcher_list, encoding="utf-8")
+    swaps = {"/etc/kamailio/kamailio.cfg": str(tmp_path / "kamailio.cfg"),
+             "/etc/kamailio/lists": str(lists_dir), "/run/kamailio": str(run_dir)}
+
+    def local(arg: str) -> str:
+        for pod_path, here in swaps.items():
+            arg = arg.replace(pod_path, here)
+        return arg
+
+    argv = [str(find_kamailio()), *(local(arg) for arg in box["args"])]
+    log = tmp_path / "kamailio.log"
+    with log.open("wb") as out:
+        # Its own session: on SIGTERM Kamailio signals its whole process group.
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    kamailio = LocalKamailio(sip_port, rpc_port)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"Kamailio exited {process.returncode}:\n{tail(log)}")
+            try:
+                kamailio.rpc("core.version")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"Kamailio's JSON-RPC never answered:\n{tail(log)}")
+                time.sleep(0.1)
+        yield kamailio
+    finally:
+        terminate(process, 10)
+        with contextlib.suppress(ProcessLookupError):  # workers left behind, if any
+            os.killpg(process.pid, signal.SIGKILL)

@@ -9,23 +9,14 @@ from inside them. Issue 15, item 9.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
-import os
-import signal
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from bolna_devenv.kamailio import find_kamailio
-from bolna_devenv.processes import free_ports, tail, terminate
 from bolna_devenv.sip_peer import place_call
 from tests.chart.chart import (
     CHART,
@@ -36,6 +27,7 @@ from tests.chart.chart import (
     Manifests,
     container,
     defines,
+    rendered_kamailio,
     value_args,
 )
 from tests.kubectl import Kubectl
@@ -212,71 +204,15 @@ def test_a_changed_trusted_side_rolls_the_edge(defaults: Manifests, helm: Helm) 
         "TRUSTED_NETWORKS"] == '"10.244.0.0/16"'
 
 
-@contextlib.contextmanager
-def rendered_kamailio(helm: Helm, tmp_path: Path, values: dict[str, Any]) -> Iterator[int]:
-    """The chart's Kamailio command line run by the real Kamailio on 127.0.0.1 (pod paths
-    swapped for local ones); yields its SIP port."""
-    sip_port, rpc_port = free_ports(2)
-    manifests = helm.template(values={"kamailio.listenAddress": "127.0.0.1",
-                                      "kamailio.sipPort": sip_port,
-                                      "kamailio.rpcPort": rpc_port, **values})
-    box = container(manifests.deployment("kamailio"))
-    config = manifests.one("ConfigMap", f"{FULLNAME}-kamailio-config")
-    lists = manifests.one("ConfigMap", f"{FULLNAME}-kamailio-lists")
-    lists_dir, run_dir = tmp_path / "lists", tmp_path / "run"
-    lists_dir.mkdir(parents=True)
-    run_dir.mkdir(parents=True)
-    (tmp_path / "kamailio.cfg").write_text(config["data"]["kamailio.cfg"], encoding="utf-8")
-    for key, text in lists["data"].items():
-        (lists_dir / key).write_text(text, encoding="utf-8")
-    swaps = {"/etc/kamailio/kamailio.cfg": str(tmp_path / "kamailio.cfg"),
-             "/etc/kamailio/lists": str(lists_dir), "/run/kamailio": str(run_dir)}
-
-    def local(arg: str) -> str:
-        for pod_path, here in swaps.items():
-            arg = arg.replace(pod_path, here)
-        return arg
-
-    argv = [str(find_kamailio()), *(local(arg) for arg in box["args"])]
-    log = tmp_path / "kamailio.log"
-    with log.open("wb") as out:
-        # Its own session: on SIGTERM Kamailio signals its whole process group.
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_for_rpc(rpc_port, process, log)
-        yield sip_port
-    finally:
-        terminate(process, 10)
-        with contextlib.suppress(ProcessLookupError):  # workers left behind, if any
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def _wait_for_rpc(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    body = json.dumps({"jsonrpc": "2.0", "method": "core.version", "id": 1}).encode()
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"Kamailio exited {process.returncode}:\n{tail(log)}")
-        try:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/RPC", data=body,
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"Kamailio's JSON-RPC never answered:\n{tail(log)}")
-
-
 def test_the_rendered_edge_refuses_callers_outside_the_trusted_networks(
         helm: Helm, tmp_path: Path) -> None:
     """With trustedNetworks [127.0.0.1/32]: a call from 127.0.0.1 passes (503: the set
     has no gateway), the same call from 127.0.0.2 gets 403. With the chart's default
     (the private ranges), a loopback caller is a stranger too."""
     calls = tmp_path / "calls"
-    with rendered_kamailio(helm, tmp_path / "narrow",
-                           {"kamailio.trustedNetworks": ["127.0.0.1/32", "::1/128"]}) as port:
-        assert place_call(port, 7, workdir=calls, source="127.0.0.1") == 503
-        assert place_call(port, 7, workdir=calls, source="127.0.0.2") == 403
-    with rendered_kamailio(helm, tmp_path / "default", {}) as port:
-        assert place_call(port, 7, workdir=calls, source="127.0.0.1") == 403
+    narrow = {"kamailio.trustedNetworks": ["127.0.0.1/32", "::1/128"]}
+    with rendered_kamailio(helm, tmp_path / "narrow", narrow, fullname=FULLNAME) as edge:
+        assert place_call(edge.sip_port, 7, workdir=calls, source="127.0.0.1") == 503
+        assert place_call(edge.sip_port, 7, workdir=calls, source="127.0.0.2") == 403
+    with rendered_kamailio(helm, tmp_path / "default", fullname=FULLNAME) as edge:
+        assert place_call(edge.sip_port, 7, workdir=calls, source="127.0.0.1") == 403

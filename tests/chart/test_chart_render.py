@@ -8,17 +8,12 @@ Kamailio 5.6 for the arguments the Kamailio Deployment passes.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +21,7 @@ import pytest
 import yaml
 
 from bolna_devenv.helm import HELM_VERSION
-from bolna_devenv.kamailio import find_kamailio
-from bolna_devenv.processes import free_ports, tail, terminate
+from bolna_devenv.processes import free_ports
 from bolna_devenv.promtool import PROMTOOL_VERSION
 from tests.chart.chart import (
     CHART,
@@ -39,6 +33,7 @@ from tests.chart.chart import (
     container,
     defines,
     flags,
+    rendered_kamailio,
     value_args,
 )
 
@@ -580,60 +575,11 @@ def test_real_kamailio_starts_with_the_rendered_arguments(helm: Helm, tmp_path: 
     """The Kamailio Deployment's command line, run by the real Kamailio 5.6 on
     loopback: it starts, answers JSON-RPC, and loads a dispatcher line from the mounted
     lists directory (paths and the pod IP swapped for local ones)."""
-    sip_port, rpc_port = free_ports(2)
-    manifests = helm.template(values={"kamailio.listenAddress": "127.0.0.1",
-                                      "kamailio.sipPort": sip_port,
-                                      "kamailio.rpcPort": rpc_port})
-    box = container(manifests.deployment("kamailio"))
-    config = manifests.one("ConfigMap", f"{FULLNAME}-kamailio-config")
-    lists = manifests.one("ConfigMap", LISTS)
-    lists_dir, run_dir = tmp_path / "lists", tmp_path / "run"
-    lists_dir.mkdir()
-    run_dir.mkdir()
-    (tmp_path / "kamailio.cfg").write_text(config["data"]["kamailio.cfg"], encoding="utf-8")
-    for key, text in lists["data"].items():
-        (lists_dir / key).write_text(text, encoding="utf-8")
-    (lists_dir / "dispatcher.list").write_text(
-        f"7 sip:127.0.0.1:{free_ports(1)[0]} 8 10 duid=gw-a\n", encoding="utf-8")
-    swaps = {"/etc/kamailio/kamailio.cfg": str(tmp_path / "kamailio.cfg"),
-             "/etc/kamailio/lists": str(lists_dir), "/run/kamailio": str(run_dir)}
-
-    def local(arg: str) -> str:
-        for pod_path, here in swaps.items():
-            arg = arg.replace(pod_path, here)
-        return arg
-
-    argv = [str(find_kamailio()), *(local(arg) for arg in box["args"])]
-    log = tmp_path / "kamailio.log"
-    with log.open("wb") as out:
-        # Its own session: on SIGTERM Kamailio signals its whole process group.
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        answer = _rpc_when_up(rpc_port, "dispatcher.list", process, log)
-        targets = answer["result"]["RECORDS"][0]["SET"]
-        assert targets["ID"] == 7, answer
-    finally:
-        terminate(process, 10)
-        with contextlib.suppress(ProcessLookupError):  # workers left behind, if any
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def _rpc_when_up(port: int, method: str, process: subprocess.Popen[bytes], log: Path
-                 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    body = json.dumps({"jsonrpc": "2.0", "method": method, "id": 1}).encode()
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"Kamailio exited {process.returncode}:\n{tail(log)}")
-        try:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/RPC", data=body,
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=2) as reply:
-                return dict(json.loads(reply.read()))
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"Kamailio's JSON-RPC never answered:\n{tail(log)}")
+    line = f"7 sip:127.0.0.1:{free_ports(1)[0]} 8 10 duid=gw-a\n"
+    with rendered_kamailio(helm, tmp_path, dispatcher_list=line, fullname=FULLNAME) as edge:
+        answer = edge.rpc("dispatcher.list")
+    targets = answer["result"]["RECORDS"][0]["SET"]
+    assert targets["ID"] == 7, answer
 
 
 # ---- files the chart shares with the repository -------------------------------------
