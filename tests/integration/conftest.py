@@ -62,3 +62,9 @@ def trunks(api_client: client.ApiClient) -> Trunks:
 def namespace(api_client: client.ApiClient) -> str:
     """A fresh namespace per test."""
     return create_namespace(api_client, "t")
+
+
+@pytest.fixture
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    """CoreV1Api on the test apiserver."""
+    return client.CoreV1Api(api_client)

@@ -68,11 +68,6 @@ def namespace(api_client: client.ApiClient) -> str:
     return create_namespace(api_client, "oas")
 
 
-@pytest.fixture
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client)
-
-
 def _bolna(emulator: EmulatorProcess, method: str, path: str,
            body: dict[str, Any] | None = None) -> Any:
     answer = httpx.request(method, f"{emulator.url}{path}", json=body, timeout=10,

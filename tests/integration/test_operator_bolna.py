@@ -67,12 +67,6 @@ def namespace(api_client: client.ApiClient) -> str:
     return create_namespace(api_client, "op")
 
 
-@pytest.fixture
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    """CoreV1Api on the test apiserver."""
-    return client.CoreV1Api(api_client)
-
-
 def _secret(core: client.CoreV1Api, namespace: str, name: str, **data: str) -> None:
     core.create_namespaced_secret(namespace, client.V1Secret(
         metadata=client.V1ObjectMeta(name=name), string_data=data))

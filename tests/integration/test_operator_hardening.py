@@ -50,11 +50,6 @@ def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
         process.stop()
 
 
-@pytest.fixture
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client)
-
-
 def _secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "namespace": namespace}, "stringData": data}
