@@ -36,7 +36,7 @@ from .reconcile.accounts import Accounts
 from .reconcile.claims import Claim, Claims
 from .reconcile.deletion import TrunkDeleter
 from .reconcile.drift import run_drift_loop
-from .reconcile.objects import TrunkObject
+from .reconcile.objects import TrunkObject, secret_names
 from .reconcile.outcomes import RetryLater
 from .reconcile.queue import TrunkQueue, TrunkRegistry
 from .reconcile.secrets import SecretMarks
@@ -142,16 +142,13 @@ class Core:
                 if (obj is None or obj.deleting or report is None
                         or report.reason != "SecretNotFound"):
                     continue
-                for field_name in ("apiTokenSecretRef", "authPasswordSecretRef"):
-                    ref = obj.spec.get(field_name)
-                    if not (isinstance(ref, dict) and isinstance(ref.get("name"), str)):
-                        continue
+                for secret in secret_names(obj.spec):
                     try:
-                        if await self.kube.secret_exists(obj.namespace, ref["name"]):
+                        if await self.kube.secret_exists(obj.namespace, secret):
                             self.enqueue(uid)
                             break
                     except Exception as error:  # the apiserver is away: next round
-                        log.debug("looking for Secret %s: %s", ref["name"], error)
+                        log.debug("looking for Secret %s: %s", secret, error)
 
     def enqueue(self, uid: str, *, drift_check: bool = False) -> None:
         """Reconcile the trunk soon with its newest body; never beside Kopf's run."""
@@ -284,7 +281,6 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         Bolna through one list per account, not a read per trunk)."""
         core: Core = memo["core"]
         obj = core.registry.put(TrunkObject.from_body(body))
-        core.owner.see(obj.identity)
         core.start_loops()
         if core.edge is not None:
             core.edge.upsert(obj)
@@ -314,9 +310,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     def trunks_by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any
                          ) -> dict[tuple[str | None, str], str]:
         """(namespace, Secret name) -> names of the SipTrunks that reference it."""
-        refs = (spec.get("authPasswordSecretRef"), spec.get("apiTokenSecretRef"))
-        return {(namespace, ref["name"]): name for ref in refs
-                if isinstance(ref, dict) and isinstance(ref.get("name"), str)}
+        return {(namespace, secret): name for secret in secret_names(spec)}
 
     @kopf.index(*RESOURCE, id="trunk_claims", registry=registry)
     def trunk_claims(uid: str, namespace: str | None, name: str, meta: kopf.Meta,

@@ -35,8 +35,8 @@ from ..kamailio.rpc import KamailioRpc, RpcError, Unreachable
 from ..kamailio.sink import Sink, TooLarge
 from ..kamailio.verify import address_differences, dispatcher_differences
 from ..metrics import RELOAD_FAILURES, RELOADS, VERIFICATION_FAILURES, track_replica
-from ..model import names
 from ..model.spec import SipTrunkSpec
+from ..reconcile.objects import involved
 from ..reconcile.observations import EdgeReport
 from ..reconcile.status_owner import StatusOwner
 from .set_ids import assign_set_ids
@@ -65,9 +65,7 @@ class EdgeTrunk:
     @property
     def body(self) -> dict[str, Any]:
         """Enough of the object for an Event's involvedObject."""
-        return {"apiVersion": names.API_VERSION, "kind": names.KIND,
-                "metadata": {"namespace": self.namespace, "name": self.name,
-                             "uid": self.uid}}
+        return involved(self.namespace, self.name, self.uid)
 
 
 @dataclass

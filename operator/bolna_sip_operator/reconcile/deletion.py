@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from ..model import names
 from .accounts import Accounts
 from .claims import Claims, other_owner
-from .objects import EventSink, TrunkObject
+from .objects import EventSink, TrunkObject, secret_names
 from .observations import DeletionReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
 from .secrets import SecretMarks
@@ -113,8 +113,5 @@ class TrunkDeleter:
         self.owner.forget(obj.uid)
         if self.marks is None:
             return
-        for field_name in ("apiTokenSecretRef", "authPasswordSecretRef"):
-            ref = obj.spec.get(field_name)
-            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
-                await self.marks.release_if_unused(obj.namespace, ref["name"],
-                                                   leaving=obj.name)
+        for secret in secret_names(obj.spec):
+            await self.marks.release_if_unused(obj.namespace, secret, leaving=obj.name)

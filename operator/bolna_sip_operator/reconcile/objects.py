@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,9 +49,23 @@ class TrunkObject:
     @property
     def body(self) -> dict[str, Any]:
         """Enough of the object for an Event's involvedObject."""
-        return {"apiVersion": names.API_VERSION, "kind": names.KIND,
-                "metadata": {"namespace": self.namespace, "name": self.name,
-                             "uid": self.uid}}
+        return involved(self.namespace, self.name, self.uid)
+
+
+def involved(namespace: str, name: str, uid: str) -> dict[str, Any]:
+    """A SipTrunk as an Event's involvedObject needs it."""
+    return {"apiVersion": names.API_VERSION, "kind": names.KIND,
+            "metadata": {"namespace": namespace, "name": name, "uid": uid}}
+
+
+SECRET_REF_FIELDS = ("apiTokenSecretRef", "authPasswordSecretRef")
+
+
+def secret_names(spec: Mapping[str, Any]) -> list[str]:
+    """The Secrets a spec references, read leniently (the spec may not validate)."""
+    refs = (spec.get(field) for field in SECRET_REF_FIELDS)
+    return [ref["name"] for ref in refs
+            if isinstance(ref, Mapping) and isinstance(ref.get("name"), str)]
 
 
 EventSink = Callable[[dict[str, Any], str, str, str], None]
