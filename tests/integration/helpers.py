@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from kubernetes import client
 
 from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.kube_client import admin_api_client
+from bolna_devenv.operator_process import OperatorProcess
 from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.reconcile.status_owner import StatusOwner
 from tests.corpus import IP_BASED_SPEC, manifest
@@ -117,3 +120,21 @@ class MemoryStatuses:
         return {key: next((c["reason"] for c in s.get("conditions", [])
                            if c["type"] == "DispatcherSynced"), "")
                 for key, s in self.by_name.items()}
+
+
+@contextlib.contextmanager
+def running_operator(control_plane: ControlPlane, emulator: EmulatorProcess, log_dir: Path,
+                     *, token: str, prefix: str, drift_interval: float,
+                     extra_args: tuple[str, ...] = ()) -> Iterator[OperatorProcess]:
+    """``bolna-sip-operator run`` against the test apiserver and the emulator, watching
+    ``<prefix>-*`` and warmed up (one trunk reconciled end to end) before it is used."""
+    process = OperatorProcess(
+        kubeconfig=control_plane.kubeconfig, bolna_url=emulator.url, token=token,
+        log_path=log_dir / "operator.log", drift_interval=drift_interval,
+        extra_args=("--namespace", f"{prefix}-*", *extra_args))
+    process.start()
+    try:
+        warm_up(control_plane, emulator, prefix=prefix)
+        yield process
+    finally:
+        process.stop()

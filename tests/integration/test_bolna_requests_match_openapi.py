@@ -31,7 +31,7 @@ from bolna_emulator.process import EmulatorProcess
 from tests.bolna_schemas import logged_request_problems, operation
 from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
-from tests.integration.helpers import condition, exists, wait_for, warm_up
+from tests.integration.helpers import condition, exists, running_operator, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -51,16 +51,9 @@ def emulator() -> Iterator[EmulatorProcess]:
 @pytest.fixture(scope="module")
 def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        kubeconfig=control_plane.kubeconfig, bolna_url=emulator.url, token=TOKEN,
-        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        drift_interval=DRIFT_INTERVAL, extra_args=("--namespace", "oas-*"))
-    process.start()
-    try:
-        warm_up(control_plane, emulator, prefix="oas")
+    with running_operator(control_plane, emulator, tmp_path_factory.mktemp("operator"),
+                          token=TOKEN, prefix="oas", drift_interval=DRIFT_INTERVAL) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.operator_process import OperatorProcess
 from bolna_emulator.process import EmulatorProcess
 from tests.integration.apiserver import Trunks, create_namespace
-from tests.integration.helpers import wait_condition, wait_for, warm_up
+from tests.integration.helpers import running_operator, wait_condition, wait_for
 from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
@@ -42,16 +42,9 @@ def emulator() -> Iterator[EmulatorProcess]:
 @pytest.fixture(scope="module")
 def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        kubeconfig=control_plane.kubeconfig, bolna_url=emulator.url, token=TOKEN,
-        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        drift_interval=3.0, extra_args=("--namespace", "imp-*"))
-    process.start()
-    try:
-        warm_up(control_plane, emulator, prefix="imp")
+    with running_operator(control_plane, emulator, tmp_path_factory.mktemp("operator"),
+                          token=TOKEN, prefix="imp", drift_interval=3.0) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _post(emulator: EmulatorProcess, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,13 @@ from bolna_emulator.process import EmulatorProcess
 from tests.corpus import USERPASS_SPEC, manifest
 from tests.gitops import judge
 from tests.integration.apiserver import Trunks, create_namespace
-from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
+from tests.integration.helpers import (
+    condition,
+    exists,
+    running_operator,
+    wait_condition,
+    wait_for,
+)
 from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.integration
@@ -49,16 +55,10 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
 def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """``bolna-sip-operator run`` against the test apiserver and the emulator."""
-    process = OperatorProcess(
-        kubeconfig=control_plane.kubeconfig, bolna_url=emulator.url, token=CANARY_TOKEN,
-        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        drift_interval=DRIFT_INTERVAL, extra_args=("--namespace", "op-*"))
-    process.start()
-    try:
-        warm_up(control_plane, emulator)
+    with running_operator(control_plane, emulator, tmp_path_factory.mktemp("operator"),
+                          token=CANARY_TOKEN, prefix="op",
+                          drift_interval=DRIFT_INTERVAL) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,13 @@ from bolna_devenv.operator_process import OperatorProcess
 from bolna_emulator.process import EmulatorProcess
 from tests.corpus import USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
-from tests.integration.helpers import condition, exists, wait_condition, wait_for, warm_up
+from tests.integration.helpers import (
+    condition,
+    exists,
+    running_operator,
+    wait_condition,
+    wait_for,
+)
 from tests.integration.test_operator_bolna import bolna_trunk, bolna_trunks
 from tests.kubectl import Kubectl
 
@@ -38,16 +44,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
 def operator(control_plane: ControlPlane, crd: None, emulator: EmulatorProcess,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """The operator for ``hard-*``; only ``hard-shared-*`` may use the default token."""
-    process = OperatorProcess(
-        kubeconfig=control_plane.kubeconfig, bolna_url=emulator.url, token=TOKEN,
-        log_path=tmp_path_factory.mktemp("operator") / "operator.log", drift_interval=5,
-        extra_args=("--namespace", "hard-*", "--default-token-namespaces", "hard-shared-*"))
-    process.start()
-    try:
-        warm_up(control_plane, emulator, prefix="hard-shared")
+    # The warm-up trunk uses the default token, so it needs an allowed namespace.
+    with running_operator(control_plane, emulator, tmp_path_factory.mktemp("operator"),
+                          token=TOKEN, prefix="hard-shared", drift_interval=5,
+                          extra_args=("--namespace", "hard-*", "--default-token-namespaces",
+                                      "hard-shared-*")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
