@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import statistics
@@ -24,6 +25,7 @@ from typing import Any
 
 from bolna_devenv.benchmarks import record
 from bolna_devenv.kamailio import Kamailio
+from bolna_sip_operator.edge.views import siptrunk_edge
 from bolna_sip_operator.kamailio.render import Renderer, TrunkRoute, render
 from bolna_sip_operator.kamailio.rpc import KamailioRpc
 from bolna_sip_operator.kamailio.sink import FileSink
@@ -39,7 +41,7 @@ def _routes(trunks: int) -> list[TrunkRoute]:
             "gateways": [{"gatewayAddress": f"10.{index // 250}.{index % 250}.1"},
                          {"gatewayAddress": f"10.{index // 250}.{index % 250}.2",
                           "priority": 2}]})
-        routes.append(TrunkRoute("bench", f"trunk-{index}", index + 1, spec))
+        routes.append(TrunkRoute("bench", f"trunk-{index}", index + 1, siptrunk_edge(spec)))
     return routes
 
 
@@ -64,7 +66,7 @@ def run(trunks: int, repeats: int, workdir: Path) -> dict[str, Any]:
     # The sync loop's case: everything rendered before, 1% of the trunks changed.
     renderer = Renderer()
     renderer.render(routes)
-    changed = [TrunkRoute(r.namespace, r.name, r.set_id, r.spec.model_copy())
+    changed = [TrunkRoute(r.namespace, r.name, r.set_id, dataclasses.replace(r.spec))
                if i % 100 == 0 else r for i, r in enumerate(routes)]
     started = time.perf_counter()
     incremental = renderer.render(changed)

@@ -156,27 +156,30 @@ class Kube:
         """Drop the copy of a Secret that changed or went away."""
         self._secrets.pop((namespace, name), None)
 
-    async def get_trunk(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """A SipTrunk as stored, or None if it is gone."""
+    async def get_trunk(self, namespace: str, name: str, *, plural: str = names.PLURAL
+                        ) -> dict[str, Any] | None:
+        """A trunk object as stored, or None if it is gone."""
         try:
             return cast(dict[str, Any], await self._custom.get_namespaced_custom_object(
-                names.GROUP, names.VERSION, namespace, names.PLURAL, name))
+                names.GROUP, names.VERSION, namespace, plural, name))
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any], *,
+                           plural: str = names.PLURAL) -> None:
         """Merge-patch the status subresource (null deletes a field)."""
         await self._custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-            names.GROUP, names.VERSION, namespace, names.PLURAL, name, {"status": status},
+            names.GROUP, names.VERSION, namespace, plural, name, {"status": status},
             field_manager=FIELD_MANAGER, _content_type="application/merge-patch+json")
 
     async def patch_annotations(self, namespace: str, name: str,
-                                annotations: dict[str, str | None]) -> None:
+                                annotations: dict[str, str | None], *,
+                                plural: str = names.PLURAL) -> None:
         """Merge-patch annotations (does not change the generation)."""
         await self._custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
-            names.GROUP, names.VERSION, namespace, names.PLURAL, name,
+            names.GROUP, names.VERSION, namespace, plural, name,
             {"metadata": {"annotations": annotations}},
             field_manager=FIELD_MANAGER, _content_type="application/merge-patch+json")
 

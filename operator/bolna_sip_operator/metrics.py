@@ -2,12 +2,14 @@
 
 Labels stay bounded: Bolna calls by HTTP method and status (never by path, which holds
 IDs); gateways by trunk and URI, and trunk conditions by trunk and one of the condition
-types the operator writes, all removed when the trunk is.
+types the operator writes, all removed when the trunk is. A trunk is its ``kind``
+(SipTrunk or CarrierTrunk), namespace and name: a migration often runs a SipTrunk and a
+CarrierTrunk of the same name side by side.
 
 The chart's alerts and dashboard read these names (tests check them against a scrape of
 the real operator). Two series exist for them in particular:
 
-- ``bolna_sip_trunk_condition`` mirrors each SipTrunk's conditions, one-hot over
+- ``bolna_sip_trunk_condition`` mirrors each trunk's conditions, one-hot over
   True/False/Unknown as kube-state-metrics does, so an alert can say "not Ready for 10
   minutes" per trunk without reading the Kubernetes API.
 - ``bolna_sip_operator_acting`` says which replica acts under Kopf's peering. Only that
@@ -38,10 +40,10 @@ VERIFICATION_FAILURES = Counter(
     "Replicas found not holding exactly what was written", ["replica"])
 GATEWAY_HEALTHY = Gauge("bolna_sip_gateway_healthy",
                         "1 when the gateway answers OPTIONS, else 0",
-                        ["namespace", "name", "gateway"])
+                        ["kind", "namespace", "name", "gateway"])
 TRUNK_CONDITION = Gauge("bolna_sip_trunk_condition",
-                        "1 for the status a SipTrunk's condition has now, 0 for the others",
-                        ["namespace", "name", "condition", "status"])
+                        "1 for the status a trunk's condition has now, 0 for the others",
+                        ["kind", "namespace", "name", "condition", "status"])
 ACTING = Gauge("bolna_sip_operator_acting",
                "1 while this replica acts (Kopf peering), 0 while it stands by")
 
@@ -55,7 +57,7 @@ def observe_bolna(method: str, status: str, seconds: float) -> None:
     BOLNA_LATENCY.labels(method).observe(seconds)
 
 
-def record_conditions(namespace: str, name: str, conditions: Any,
+def record_conditions(kind: str, namespace: str, name: str, conditions: Any,
                       types: tuple[str, ...]) -> None:
     """Export a trunk's conditions as this process last knows them.
 
@@ -69,16 +71,16 @@ def record_conditions(namespace: str, name: str, conditions: Any,
         current = by_type.get(condition)
         current = current if current in CONDITION_STATUSES else "Unknown"
         for status in CONDITION_STATUSES:
-            TRUNK_CONDITION.labels(namespace, name, condition, status).set(
+            TRUNK_CONDITION.labels(kind, namespace, name, condition, status).set(
                 1 if status == current else 0)
 
 
-def forget_trunk(namespace: str, name: str, types: tuple[str, ...]) -> None:
+def forget_trunk(kind: str, namespace: str, name: str, types: tuple[str, ...]) -> None:
     """Drop a deleted trunk's condition series (its gateways go with the SIP edge's)."""
     for condition in types:
         for status in CONDITION_STATUSES:
             with contextlib.suppress(KeyError):
-                TRUNK_CONDITION.remove(namespace, name, condition, status)
+                TRUNK_CONDITION.remove(kind, namespace, name, condition, status)
 
 
 def track_replica(url: str) -> None:

@@ -104,7 +104,8 @@ class MemoryStatuses:
     def __init__(self) -> None:
         self.by_name: dict[tuple[str, str], dict[str, Any]] = {}
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                           **_: Any) -> None:
         stored = self.by_name.setdefault((namespace, name), {})
         for key, value in status.items():
             if value is None:

@@ -23,6 +23,7 @@ import pytest
 
 from bolna_devenv.kamailio import Kamailio, KamailioRpcError
 from bolna_devenv.sip_peer import UAC_SCENARIO, SipPeer, Transport, options_ping, place_call
+from bolna_sip_operator.edge.views import siptrunk_edge
 from bolna_sip_operator.kamailio.render import Rendered, TrunkRoute, render
 from bolna_sip_operator.model.spec import SipTrunkSpec
 from tests.corpus import IP_BASED_SPEC
@@ -92,7 +93,7 @@ def _rendered(gateway: SipPeer) -> Rendered:
         "gateways": [{"gatewayAddress": "127.0.0.1", "port": gateway.port}],
         "ipIdentifiers": [{"ipAddress": f"{CARRIER}/32"}]})
     namespace, name = TAG.split("/")
-    rendered = render([TrunkRoute(namespace, name, SET_ID, spec)])
+    rendered = render([TrunkRoute(namespace, name, SET_ID, siptrunk_edge(spec))])
     assert not rendered.refused
     return rendered
 

@@ -14,7 +14,8 @@ from tests.corpus import USERPASS_SPEC
 
 
 class _Nowhere:
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                           **_: Any) -> None:
         return None
 
 

@@ -116,8 +116,8 @@ def _object(row: Row) -> dict[str, Any]:
         return obj
 
     class _Nowhere:
-        async def patch_status(self, namespace: str, name: str, status: dict[str, Any]
-                               ) -> None:
+        async def patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                               **_: Any) -> None:
             return None
 
     owner = StatusOwner(_Nowhere(), edge_managed=True)

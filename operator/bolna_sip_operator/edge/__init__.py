@@ -26,9 +26,9 @@ from ..metrics import GATEWAY_HEALTHY
 from ..reconcile.objects import EventSink, TrunkObject
 from ..reconcile.outcomes import Stalled
 from ..reconcile.status_owner import StatusOwner
-from ..reconcile.trunk import validated_spec
 from .health import HealthPoller
 from .tables import EdgeTrunk, TableSync
+from .views import edge_spec
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,15 @@ class Edge:
         self._seen.add(obj.uid)
         self.owner.see(obj.identity)
         try:
-            spec = validated_spec(obj)
+            spec = edge_spec(obj)
         except Stalled:
             self.remove(obj.uid)
             return
         set_id = self.owner.facts(obj.uid).set_id
         if set_id is not None:
             self.health.seed(obj.uid, set_id)
-        self.tables.upsert(EdgeTrunk(obj.uid, obj.namespace, obj.name, obj.generation, spec))
+        self.tables.upsert(EdgeTrunk(obj.uid, obj.namespace, obj.name, obj.generation, spec,
+                                     obj.kind))
 
     def remove(self, uid: str) -> None:
         """A trunk deleted (or no longer valid): its entries go at the next sync."""
@@ -85,7 +86,8 @@ class Edge:
         gone = self.tables.remove(uid)
         if gone is not None:
             for destination in self.tables.loaded_destinations(uid) or ():
-                GATEWAY_HEALTHY.remove(gone.namespace, gone.name, destination.uri)
+                GATEWAY_HEALTHY.remove(gone.kind.kind, gone.namespace, gone.name,
+                                       destination.uri)
             self.health.forget(set_id)
 
     # ---- the loops ---------------------------------------------------------------

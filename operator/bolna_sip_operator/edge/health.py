@@ -57,7 +57,7 @@ def probing_of(trunk: EdgeTrunk) -> Probing:
     """Whether Kamailio probes the trunk's gateways at all."""
     if not trunk.spec.active:
         return "Inactive"
-    return "Off" if trunk.spec.qualifyFrequency == 0 else "On"
+    return "On" if trunk.spec.probing else "Off"
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,8 @@ class HealthPoller:
             key = (destination.set_id, destination.uri)
             self._last[key] = gateway
             self._transition(trunk, key, gateway)
-            GATEWAY_HEALTHY.labels(trunk.namespace, trunk.name, gateway.uri).set(
-                1 if gateway.health == "Healthy" else 0)
+            GATEWAY_HEALTHY.labels(trunk.kind.kind, trunk.namespace, trunk.name,
+                                   gateway.uri).set(1 if gateway.health == "Healthy" else 0)
         await self.owner.report(uid, health=report)
 
     def _transition(self, trunk: EdgeTrunk, key: tuple[int, str], gateway: GatewayReport

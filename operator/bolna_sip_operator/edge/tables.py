@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..kamailio.discovery import ReplicaSource
-from ..kamailio.render import Destination, Rendered, Renderer, TrunkRoute
+from ..kamailio.render import Destination, EdgeSpec, Rendered, Renderer, TrunkRoute
 from ..kamailio.rpc import KamailioRpc, RpcError, Unreachable
 from ..kamailio.sink import Sink, TooLarge
 from ..kamailio.verify import address_differences, dispatcher_differences
 from ..metrics import RELOAD_FAILURES, RELOADS, VERIFICATION_FAILURES, track_replica
-from ..model.spec import SipTrunkSpec
+from ..model.kinds import SIP_TRUNK, Kind
 from ..reconcile.objects import involved
 from ..reconcile.observations import EdgeReport
 from ..reconcile.status_owner import StatusOwner
@@ -49,23 +49,24 @@ ADDRESS_RELOAD = "permissions.addressReload"
 
 @dataclass(frozen=True)
 class EdgeTrunk:
-    """A trunk as the edge needs it: identity, the generation and its valid spec."""
+    """A trunk as the edge needs it: identity, the generation and what to render."""
 
     uid: str
     namespace: str
     name: str
     generation: int
-    spec: SipTrunkSpec
+    spec: EdgeSpec
+    kind: Kind = SIP_TRUNK
 
     @property
     def key(self) -> str:
-        """``namespace/name``: the trunk's tag in Kamailio's attrs and address tags."""
-        return f"{self.namespace}/{self.name}"
+        """``[tag]namespace/name``: the trunk's tag in Kamailio's attrs and address tags."""
+        return self.kind.key(self.namespace, self.name)
 
     @property
     def body(self) -> dict[str, Any]:
         """Enough of the object for an Event's involvedObject."""
-        return involved(self.namespace, self.name, self.uid)
+        return involved(self.namespace, self.name, self.uid, self.kind)
 
 
 @dataclass
@@ -196,7 +197,7 @@ class TableSync:
         """Render, publish, reload what changed, verify every replica, report per trunk."""
         trunks = dict(self._trunks)
         set_ids = assign_set_ids(trunks, self.owner.set_ids())
-        routes = {uid: TrunkRoute(t.namespace, t.name, set_ids[uid], t.spec)
+        routes = {uid: TrunkRoute(t.namespace, t.name, set_ids[uid], t.spec, t.kind.edge_tag)
                   for uid, t in trunks.items()}
         for uid, set_id in set_ids.items():
             if self.owner.facts(uid).set_id != set_id:

@@ -1,4 +1,5 @@
-"""The SipTrunk API's names, in one place for the CRD, the operator and the tests."""
+"""The API's names (SipTrunk and CarrierTrunk), in one place for the CRDs, the operator
+and the tests."""
 
 GROUP = "sip.bolna.ai"
 VERSION = "v1alpha1"
@@ -9,6 +10,16 @@ SINGULAR = "siptrunk"
 SHORT_NAMES = ("sipt",)
 CATEGORIES = ("bolna", "telephony")
 CRD_NAME = f"{PLURAL}.{GROUP}"
+
+CARRIER_KIND = "CarrierTrunk"
+"""Bolna's newer ``/trunk`` API. Not ``Trunk`` (a substring of SipTrunk) and not a second
+``SipTrunk``: Bolna calls its new product "SIP trunks", so that name would read as the
+new one. The new API is organised around the carrier (preset, carrier IPs, carrier
+credentials): one object is one carrier's trunk into Bolna's SIP edge."""
+CARRIER_PLURAL = "carriertrunks"
+CARRIER_SINGULAR = "carriertrunk"
+CARRIER_SHORT_NAMES = ("ctrunk",)
+CARRIER_CRD_NAME = f"{CARRIER_PLURAL}.{GROUP}"
 
 TRUNK_ID_ANNOTATION = f"{GROUP}/trunk-id"
 """Adopt this existing Bolna trunk instead of creating one (the import path)."""

@@ -359,9 +359,15 @@ def spec_violations(spec: SipTrunkSpec) -> list[Violation]:
     The operator calls this too, as defence in depth: an object stored under an older
     CRD may not have been held to today's rules.
     """
+    return object_violations(spec, SPEC_RULES)
+
+
+def object_violations(spec: BaseModel, rules: tuple[Rule, ...]) -> list[Violation]:
+    """What ``spec_violations`` checks, for any spec model and its object-level rules
+    (shared with the CarrierTrunk spec, so both kinds report alike)."""
     violations = [Violation("spec" + (rule.field_path or ""), rule.message)
-                  for rule in SPEC_RULES if rule.check is not None and not rule.check(spec)]
-    for name, info in SipTrunkSpec.model_fields.items():
+                  for rule in rules if rule.check is not None and not rule.check(spec)]
+    for name, info in type(spec).model_fields.items():
         extra = info.json_schema_extra
         if not isinstance(extra, dict) or extra.get("x-kubernetes-list-type") != "map":
             continue

@@ -1,16 +1,17 @@
-"""Deleting a SipTrunk: its Bolna trunk goes (or stays, per deletionPolicy), then the
-finalizer.
+"""Deleting a trunk object (either kind): its Bolna trunk goes (or stays, per
+deletionPolicy), then the finalizer.
 
 Deletion needs only the trunk's ID and the account's token: not the SIP password, and
-not a spec that still validates (an older CRD may have let an invalid one in). The
+not a spec that still validates (an older CRD may have let an invalid one in). Both of
+Bolna's APIs delete a trunk with its children in one call. The
 token Secret is held by the in-use finalizer until the trunks that use it are gone; the
 token this process last used covers a Secret removed by hand.
 
-Only a trunk this SipTrunk recorded in its status is deleted: an adoption annotation
+Only a trunk this object recorded in its status is deleted: an adoption annotation
 that never took (a wrong ID, another object's trunk, no token) names a trunk that is
-not this object's to delete, and neither is a trunk another SipTrunk owns.
+not this object's to delete, and neither is a trunk another object owns.
 
-Failures go through the same classifier as reconcile: the SipTrunk stays Terminating,
+Failures go through the same classifier as reconcile: the object stays Terminating,
 ``Ready=False`` with reason ``Deleting``, and the error says why; a refusal (a revoked
 token) is Stalled and retried every few minutes, never in a tight loop.
 """
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 
 from ..model import names
 from .accounts import Accounts
+from .backend import Backend
 from .claims import Claims, other_owner
 from .objects import EventSink, TrunkObject, secret_names
 from .observations import DeletionReport
@@ -35,11 +37,15 @@ finalizer must not go while the trunk exists, and a tight loop would help no one
 
 
 class TrunkDeleter:
-    """Runs ``finalize`` for the operator's finalizer."""
+    """Runs ``finalize`` for the operator's finalizer; one instance per kind."""
 
     def __init__(self, kube: TrunkKube, accounts: Accounts, owner: StatusOwner,
                  events: EventSink, *, marks: SecretMarks | None = None,
-                 claims: Claims | None = None) -> None:
+                 claims: Claims | None = None, backend: Backend | None = None) -> None:
+        if backend is None:
+            from .sip_trunks_backend import SipTrunksBackend
+            backend = SipTrunksBackend()
+        self.backend = backend
         self.kube = kube
         self.accounts = accounts
         self.owner = owner
@@ -55,7 +61,7 @@ class TrunkDeleter:
         claimed = obj.annotations.get(names.TRUNK_ID_ANNOTATION)
         if trunk_id is None and claimed and not facts.create_started_at:
             await self._done(obj, "Orphaned", f"left Bolna trunk {claimed} in "
-                             "place: this SipTrunk never adopted it")
+                             f"place: this {obj.kind.kind} never adopted it")
             return
         if obj.spec.get("deletionPolicy", "Delete") == "Orphan":
             await self._done(obj, "Orphaned", f"left Bolna trunk {trunk_id} in "
@@ -64,10 +70,10 @@ class TrunkDeleter:
         owner = other_owner(self.claims, trunk_id, obj.uid) if trunk_id else None
         if owner is not None:
             await self._done(obj, "Orphaned", f"left Bolna trunk {trunk_id} in place: it "
-                             f"is managed by SipTrunk {owner.namespace}/{owner.name}")
+                             f"is managed by {obj.kind.kind} {owner.namespace}/{owner.name}")
             return
         try:
-            trunks = self.accounts.trunks(await self._token(obj))
+            trunks = self.backend.external(self.accounts, await self._token(obj))
             if not trunk_id and facts.create_started_at:
                 found = await trunks.find_by_name(str(obj.spec.get("name") or obj.name))
                 trunk_id = found.id if found is not None else None

@@ -1,4 +1,5 @@
-"""A SipTrunk object as the reconcile core reads it, and where Events go."""
+"""A trunk object (a SipTrunk or a CarrierTrunk) as the core reads it, and where Events
+go."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import names
+from ..model.kinds import SIP_TRUNK, Kind, kind_named
 from .status_owner import TrunkIdentity
 
 
 @dataclass
 class TrunkObject:
-    """The parts of a SipTrunk object the core reads (spec unvalidated: checked later)."""
+    """The parts of a trunk object the core reads (spec unvalidated: checked later)."""
 
     namespace: str
     name: str
@@ -22,6 +23,7 @@ class TrunkObject:
     annotations: dict[str, str]
     status: dict[str, Any]
     deleting: bool = False
+    kind: Kind = SIP_TRUNK
 
     @classmethod
     def from_body(cls, body: Any) -> TrunkObject:
@@ -33,7 +35,8 @@ class TrunkObject:
             spec=dict(body.get("spec") or {}),
             annotations=dict(metadata.get("annotations") or {}),
             status=dict(body.get("status") or {}),
-            deleting=bool(metadata.get("deletionTimestamp")))
+            deleting=bool(metadata.get("deletionTimestamp")),
+            kind=kind_named(body.get("kind")))
 
     @property
     def key(self) -> str:
@@ -44,17 +47,17 @@ class TrunkObject:
     def identity(self) -> TrunkIdentity:
         """What the status owner keys its record on."""
         return TrunkIdentity(self.namespace, self.name, self.uid, self.generation,
-                             self.status)
+                             self.status, self.kind)
 
     @property
     def body(self) -> dict[str, Any]:
         """Enough of the object for an Event's involvedObject."""
-        return involved(self.namespace, self.name, self.uid)
+        return involved(self.namespace, self.name, self.uid, self.kind)
 
 
-def involved(namespace: str, name: str, uid: str) -> dict[str, Any]:
-    """A SipTrunk as an Event's involvedObject needs it."""
-    return {"apiVersion": names.API_VERSION, "kind": names.KIND,
+def involved(namespace: str, name: str, uid: str, kind: Kind = SIP_TRUNK) -> dict[str, Any]:
+    """A trunk object as an Event's involvedObject needs it."""
+    return {"apiVersion": kind.api_version, "kind": kind.kind,
             "metadata": {"namespace": namespace, "name": name, "uid": uid}}
 
 

@@ -1,9 +1,10 @@
 """One list of Bolna trunks per account per drift interval, shared by every trunk.
 
-The drift timer fires for each SipTrunk. Asking Bolna for each trunk separately would
-spend a thousand calls of an account's 1000-a-minute budget every interval; one list
-(``GET /sip-trunks/trunks`` returns every trunk, numbers included) answers all of them.
-Concurrent timers of one account wait for the same list call.
+The drift loop looks at every trunk each interval. Asking Bolna for each trunk
+separately would spend a thousand calls of an account's 1000-a-minute budget every
+interval; one list (``GET /sip-trunks/trunks``, or ``GET /trunk/trunks`` for
+CarrierTrunks, returns every trunk with its children) answers all of them. Concurrent
+looks of one account wait for the same list call.
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..bolna.wire import PhoneNumber, Trunk
 from .desired import phone_key
 
 
-class _Lister(Protocol):
-    async def list_trunks(self, *, retry: bool = True) -> list[Trunk]: ...
+class _Identified(Protocol):
+    @property
+    def id(self) -> Any: ...
+
+
+T = TypeVar("T", bound=_Identified)
+
+
+class _Lister(Protocol[T]):
+    async def list_trunks(self, *, retry: bool = True) -> list[T]: ...
 
 
 FAILURE_MEMORY = 60.0
@@ -34,10 +43,10 @@ def _failure_memory(max_age: float, failures: int) -> float:
 
 
 @dataclass
-class _Snapshot:
+class _Snapshot(Generic[T]):
     taken_at: float = 0.0
-    trunks: dict[str, Trunk] = field(default_factory=dict)
-    written: dict[str, tuple[float, Trunk]] = field(default_factory=dict)
+    trunks: dict[str, T] = field(default_factory=dict)
+    written: dict[str, tuple[float, T]] = field(default_factory=dict)
     """What this operator wrote, with when: kept across a list that was already in
     flight when the write happened (Bolna may have served the list before it)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -54,22 +63,20 @@ NUMBER_PATIENCE = 60.0
 yet (its own tooling records numbers that appear late)."""
 
 
-class AccountSnapshots:
-    """The latest list of each account's trunks, and how old it is."""
+class ListSnapshots(Generic[T]):
+    """The latest list of each account's trunks, and how old it is (either API: the
+    trunks need only an ``id``)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._accounts: dict[str, _Snapshot] = {}
+        self._accounts: dict[str, _Snapshot[T]] = {}
         self.lists = 0
         """List calls made, for benchmarks and tests."""
-        self._added: dict[tuple[str, str], dict[str, tuple[float, PhoneNumber | None]]] = {}
-        """(account, trunk ID) -> numbers this operator added, by phone_key, with when
-        (and Bolna's answer for the number, when it gave one)."""
 
-    async def trunk(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
-                    ) -> Trunk | None:
+    async def trunk(self, account: str, bolna: _Lister[T], trunk_id: str, max_age: float
+                    ) -> T | None:
         """The trunk as Bolna listed it at most ``max_age`` seconds ago; None if absent."""
-        snapshot = self._accounts.setdefault(account, _Snapshot())
+        snapshot = self._accounts.setdefault(account, _Snapshot[T]())
         async with snapshot.lock:
             if snapshot.failure is not None and self._clock() - snapshot.failed_at < (
                     _failure_memory(max_age, snapshot.failures)):
@@ -93,9 +100,9 @@ class AccountSnapshots:
                 snapshot.taken_at = self._clock()
         return snapshot.trunks.get(trunk_id)
 
-    def remember(self, account: str, trunk: Trunk) -> None:
+    def remember(self, account: str, trunk: T) -> None:
         """Keep the snapshot current with what this operator just wrote."""
-        snapshot = self._accounts.setdefault(account, _Snapshot())
+        snapshot = self._accounts.setdefault(account, _Snapshot[T]())
         key = str(trunk.id)
         snapshot.written[key] = (self._clock(), trunk)
         if snapshot.taken_at:
@@ -107,6 +114,17 @@ class AccountSnapshots:
         if snapshot is not None:
             snapshot.trunks.pop(trunk_id, None)
             snapshot.written.pop(trunk_id, None)
+
+
+class AccountSnapshots(ListSnapshots[Trunk]):
+    """The legacy API's lists, plus the numbers this operator added moments ago (the
+    legacy API may list a number only a while after it was added)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(clock)
+        self._added: dict[tuple[str, str], dict[str, tuple[float, PhoneNumber | None]]] = {}
+        """(account, trunk ID) -> numbers this operator added, by phone_key, with when
+        (and Bolna's answer for the number, when it gave one)."""
 
     def remember_numbers(self, account: str, trunk_id: str,
                          added: list[PhoneNumber | str]) -> None:

@@ -1,4 +1,4 @@
-"""The one writer of SipTrunk status.
+"""The one writer of trunk status (SipTrunk and CarrierTrunk alike).
 
 The Bolna half, the SIP edge and the health poller each hand their observation to
 ``StatusOwner.report``; the owner keeps the latest one of each part per trunk, derives
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ..metrics import forget_trunk, record_conditions
+from ..model.kinds import CARRIER_TRUNK, SIP_TRUNK, Kind
 from ..model.status import SipTrunkStatus
 from .conditions import CONDITION_ORDER, ConditionDict, set_conditions
 from .derive import derive, healthy_gateways
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 class StatusWriter(Protocol):
     """Where status goes: the API server (``Kube.patch_status``), or a test's memory."""
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any], *,
+                           plural: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,31 @@ class PhoneNumberFact:
 
 
 @dataclass(frozen=True)
+class BolnaHealthFact:
+    """A CarrierTrunk's health as Bolna reports it from call outcomes (not OPTIONS)."""
+
+    health: str
+    reported: str | None
+    active_calls: int | None
+    observed_at: str
+    """When this operator first saw ``health`` take its value (RFC 3339): the drift
+    check reads health every interval, and a time that moved with each read would cost
+    a status write per trunk per interval."""
+
+
+@dataclass(frozen=True)
 class TrunkFacts:
-    """What the parts share: Bolna's IDs, the create marker, the set ID."""
+    """What the parts share: Bolna's IDs, the create marker, the set ID; for a
+    CarrierTrunk also Bolna's own health and what the carrier must allowlist."""
 
     trunk_id: str | None = None
     create_started_at: str | None = None
     password_version: str | None = None
     numbers: tuple[PhoneNumberFact, ...] | None = None
     set_id: int | None = None
+    bolna_health: BolnaHealthFact | None = None
+    allowlist: dict[str, Any] | None = None
+    """``status.carrierAllowlist`` as written (from ``GET /trunk/pop``)."""
 
 
 _UNSET: Any = object()
@@ -72,6 +91,7 @@ class _Record:
     facts: TrunkFacts
     reports: Reports
     written: dict[str, Any]
+    kind: Kind = SIP_TRUNK
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -84,6 +104,7 @@ class TrunkIdentity:
     uid: str
     generation: int
     status: dict[str, Any]
+    kind: Kind = SIP_TRUNK
 
 
 class StatusOwner:
@@ -106,9 +127,12 @@ class StatusOwner:
         record = self._records.get(trunk.uid)
         if record is None:
             status = _parse(trunk.status)
+            facts = _facts_of(status)
+            if trunk.kind is CARRIER_TRUNK:
+                facts = _carrier_facts(trunk.status, facts)
             self._records[trunk.uid] = _Record(
-                trunk.namespace, trunk.name, trunk.generation, _facts_of(status),
-                reports_from_status(status), dict(trunk.status))
+                trunk.namespace, trunk.name, trunk.generation, facts,
+                reports_from_status(status), dict(trunk.status), trunk.kind)
             return
         record.generation = max(record.generation, trunk.generation)
 
@@ -175,7 +199,7 @@ class StatusOwner:
         """The trunk is gone: drop its record and its metric series."""
         record = self._records.pop(uid, None)
         if record is not None:
-            forget_trunk(record.namespace, record.name, CONDITION_ORDER)
+            forget_trunk(record.kind.kind, record.namespace, record.name, CONDITION_ORDER)
 
     # ---- the write -----------------------------------------------------------------
 
@@ -184,10 +208,11 @@ class StatusOwner:
             desired = self.compose(record)
             changes = _changes(record.written, desired)
             if changes:
-                await self.writer.patch_status(record.namespace, record.name, changes)
+                await self.writer.patch_status(record.namespace, record.name, changes,
+                                               plural=record.kind.plural)
                 record.written = desired
-            record_conditions(record.namespace, record.name, desired.get("conditions"),
-                              CONDITION_ORDER)
+            record_conditions(record.kind.kind, record.namespace, record.name,
+                              desired.get("conditions"), CONDITION_ORDER)
             return bool(changes)
 
     def compose(self, record: _Record) -> dict[str, Any]:
@@ -206,10 +231,21 @@ class StatusOwner:
             status["createStartedAt"] = facts.create_started_at
         if facts.password_version:
             status["passwordSecretVersion"] = facts.password_version
-        if facts.numbers is not None:
+        if facts.numbers is not None and record.kind is CARRIER_TRUNK:
+            status["numbers"] = [{"e164": n.phone_number, "id": n.id} for n in facts.numbers]
+            status["numberCount"] = len(facts.numbers)
+        elif facts.numbers is not None:
             status["phoneNumbers"] = [{"phoneNumber": n.phone_number, "id": n.id}
                                       for n in facts.numbers]
             status["phoneNumberCount"] = len(facts.numbers)
+        if facts.bolna_health is not None:
+            health = facts.bolna_health
+            status["bolna"] = {key: value for key, value in (
+                ("health", health.health), ("reportedHealth", health.reported),
+                ("activeCalls", health.active_calls), ("observedAt", health.observed_at))
+                if value not in (None, "")}
+        if facts.allowlist:
+            status["carrierAllowlist"] = facts.allowlist
         if self.edge_managed:
             if facts.set_id is not None:
                 status["dispatcher"] = {"setId": facts.set_id}
@@ -241,6 +277,30 @@ def _facts_of(status: SipTrunkStatus) -> TrunkFacts:
         numbers=tuple(PhoneNumberFact(n.phoneNumber, n.id) for n in status.phoneNumbers)
         if status.phoneNumberCount is not None else None,
         set_id=status.dispatcher.setId if status.dispatcher else None)
+
+
+def _carrier_facts(status: dict[str, Any], facts: TrunkFacts) -> TrunkFacts:
+    """A CarrierTrunk's own facts from its stored status, read leniently: a part that
+    does not read is left to be observed again (it is Bolna's to tell, not ours)."""
+    numbers = status.get("numbers")
+    if isinstance(numbers, list) and isinstance(status.get("numberCount"), int):
+        facts = replace(facts, numbers=tuple(
+            PhoneNumberFact(str(n["e164"]), str(n["id"])) for n in numbers
+            if isinstance(n, dict) and n.get("e164") and n.get("id")))
+    bolna = status.get("bolna")
+    if isinstance(bolna, dict) and isinstance(bolna.get("health"), str):
+        calls = bolna.get("activeCalls")
+        facts = replace(facts, bolna_health=BolnaHealthFact(
+            bolna["health"], _text(bolna.get("reportedHealth")),
+            calls if isinstance(calls, int) else None, str(bolna.get("observedAt") or "")))
+    allowlist = status.get("carrierAllowlist")
+    if isinstance(allowlist, dict):
+        facts = replace(facts, allowlist=dict(allowlist))
+    return facts
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _changes(written: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:

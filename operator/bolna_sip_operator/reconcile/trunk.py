@@ -1,9 +1,11 @@
-"""The Bolna half of a SipTrunk: make Bolna's trunk equal to the spec, or delete it.
+"""The Bolna half of a trunk object: make Bolna's trunk equal to the spec.
 
-``reconcile`` reads the spec and its Secrets, observes Bolna's trunk, creates or updates
-it, and reports one ``BolnaReport`` to the status owner; ``finalize`` deletes (or
-orphans) it. Both are safe to run any number of times, from any state an earlier run
-or a killed operator left behind:
+One ``TrunkReconciler`` per kind, over that kind's ``backend.Backend`` (SipTrunk over
+Bolna's legacy ``/sip-trunks`` API, CarrierTrunk over its ``/trunk`` API): the decisions
+below are the same for both. ``reconcile`` reads the spec and its Secrets, observes
+Bolna's trunk, creates or updates it, and reports one ``BolnaReport`` to the status
+owner; deleting (or orphaning) is ``deletion.TrunkDeleter``. Both are safe to run any
+number of times, from any state an earlier run or a killed operator left behind:
 
 - A create is guarded. ``status.createStartedAt`` is written before the call, the trunk
   ID the moment Bolna answers. A run that finds the marker without an ID looks the
@@ -14,8 +16,7 @@ or a killed operator left behind:
 - A difference found while the trunk was already in sync for this generation is drift
   (``DriftCorrected``); anything else is the user's change (``Updated``).
 
-Runs of one trunk never overlap: the handlers go through ``TrunkQueue``. Deletion is
-``deletion.TrunkDeleter``.
+Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
 """
 
 from __future__ import annotations
@@ -27,25 +28,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from ..bolna import Conflict, PermanentError
-from ..bolna.wire import Trunk
 from ..kube import SecretValue
 from ..metrics import RECONCILES
 from ..model import names
-from ..model.spec import SipTrunkSpec, spec_violations
+from ..model.spec import SecretKeyRef
 from .accounts import Accounts
+from .backend import Backend, External
 from .claims import Claims, other_owner
 from .conditions import now_rfc3339
-from .desired import DesiredTrunk, desired_trunk
-from .external import ExternalTrunks
 from .objects import EventSink, TrunkObject
 from .observations import BolnaReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
-from .plan import differing, immutable_mismatches, not_taken, plan_trunk
 from .secrets import SecretMarks
-from .status_owner import PhoneNumberFact, StatusOwner
+from .status_owner import StatusOwner
 
 log = logging.getLogger(__name__)
 
@@ -63,45 +61,35 @@ class TrunkKube(Protocol):
                          max_age: float = 0.0) -> SecretValue: ...
 
     async def patch_annotations(self, namespace: str, name: str,
-                                annotations: dict[str, str | None]) -> None: ...
+                                annotations: dict[str, str | None], *, plural: str
+                                ) -> None: ...
 
 
 @dataclass
 class Resolved:
     """A trunk's spec with its Secrets and its account, ready to plan against."""
 
-    spec: SipTrunkSpec
-    desired: DesiredTrunk
-    trunks: ExternalTrunks
+    spec: Any
+    desired: Any
+    trunks: External
     password: SecretValue | None
 
 
-def validated_spec(obj: TrunkObject) -> SipTrunkSpec:
-    """The spec as the operator's model and cross-field rules accept it, else Stalled.
-
-    The SIP edge renders only what passes here, so both halves refuse the same specs
-    (an older or edited CRD can let through what the current one refuses).
-    """
-    try:
-        spec = SipTrunkSpec.model_validate(obj.spec)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = "spec." + ".".join(map(str, first["loc"]))
-        raise Stalled("Rejected", f"{where}: {first['msg']} ({error.error_count()} "
-                      "error(s)); fix the spec") from None
-    violations = spec_violations(spec)
-    if violations:
-        raise Stalled("Rejected", "; ".join(str(v) for v in violations))
-    return spec
-
-
 class TrunkReconciler:
-    """Keeps Bolna equal to SipTrunks; one instance per operator."""
+    """Keeps Bolna equal to the objects of one kind; one instance per kind."""
 
     def __init__(self, kube: TrunkKube, accounts: Accounts, owner: StatusOwner,
                  events: EventSink, clock: Callable[[], float] = time.monotonic, *,
                  marks: SecretMarks | None = None, claims: Claims | None = None,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 backend: Backend | None = None) -> None:
+        if backend is None:
+            from .sip_trunks_backend import SipTrunksBackend
+            backend = SipTrunksBackend()
+        self.backend = backend
+        self.refresh_age = 300.0
+        """Seconds an account-wide fact (Bolna's connection details) is used before it
+        is read again; the operator sets its drift interval."""
         self.kube = kube
         self.marks = marks
         """Labels the Secrets trunks use (and holds token Secrets); None: no marking."""
@@ -171,21 +159,25 @@ class TrunkReconciler:
                 and self._clock() - seen[1] < JUST_SYNCED_SECONDS)
 
     async def _resolve(self, obj: TrunkObject, *, secret_age: float = 0.0) -> Resolved:
-        spec = validated_spec(obj)
+        backend = self.backend
+        spec = backend.validate(obj)
         # Marked before they are read: the mark changes a Secret's resourceVersion, and
         # the version read is what tells a rotated password from the one Bolna has.
-        if spec.apiTokenSecretRef is not None:
-            await self._mark(obj, spec.apiTokenSecretRef.name, protect=True)
-        token = await self._token(obj, spec.apiTokenSecretRef, secret_age)
+        token_ref = backend.token_ref(spec)
+        if token_ref is not None:
+            await self._mark(obj, token_ref.name, protect=True)
+        token = await self._token(obj, token_ref, secret_age)
         password = None
-        if spec.authType == "userpass" and spec.authPasswordSecretRef is not None:
-            ref = spec.authPasswordSecretRef
+        ref = backend.password_ref(spec)
+        if ref is not None:
             await self._mark(obj, ref.name)
             password = await self.kube.secret_key(obj.namespace, ref.name, ref.key,
                                                   max_age=secret_age)
-        return Resolved(spec, desired_trunk(spec, obj.name), self.accounts.trunks(token), password)
+        return Resolved(spec, backend.desired(spec, obj.name),
+                        backend.external(self.accounts, token), password)
 
-    async def _token(self, obj: TrunkObject, ref: Any, secret_age: float) -> SecretStr:
+    async def _token(self, obj: TrunkObject, ref: SecretKeyRef | None, secret_age: float
+                     ) -> SecretStr:
         if ref is not None:
             token = (await self.kube.secret_key(obj.namespace, ref.name, ref.key,
                                                 max_age=secret_age)).value
@@ -203,11 +195,12 @@ class TrunkReconciler:
                     list_age: float | None) -> None:
         facts = self.owner.facts(obj.uid)
         trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or facts.trunk_id
-        observed: Trunk | None = None
+        observed: Any = None
+        kind = obj.kind.kind
         owner = other_owner(self.claims, trunk_id, obj.uid) if trunk_id else None
         if owner is not None:
-            raise Stalled("OwnedElsewhere", f"Bolna trunk {trunk_id} is managed by SipTrunk "
-                          f"{owner.namespace}/{owner.name}; one Bolna trunk has one SipTrunk: "
+            raise Stalled("OwnedElsewhere", f"Bolna trunk {trunk_id} is managed by {kind} "
+                          f"{owner.namespace}/{owner.name}; one Bolna trunk has one {kind}: "
                           f"remove the annotation {names.TRUNK_ID_ANNOTATION} here, or "
                           "delete that SipTrunk with deletionPolicy: Orphan first")
         if trunk_id:
@@ -236,7 +229,7 @@ class TrunkReconciler:
             observed = await self._create(obj, r)
             observed = await self._update(obj, r, observed, drift=False)
         else:
-            mismatched = immutable_mismatches(r.desired, observed.model_dump(mode="json"))
+            mismatched = self.backend.mismatches(r.desired, observed)
             if mismatched:
                 raise Stalled("Conflict", f"Bolna trunk {observed.id} has a different "
                               f"{' and '.join(mismatched)} than spec; Bolna cannot change "
@@ -246,7 +239,7 @@ class TrunkReconciler:
             in_sync_before = (before is not None and before.state == "Synced"
                               and before.generation == obj.generation)
             observed = await self._update(obj, r, observed, drift=in_sync_before)
-        await self._synced(obj, r, observed)
+        await self._synced(obj, r, observed, max_age=self.refresh_age)
         self._synced_at[obj.uid] = (_fingerprint(obj, r), self._clock())
 
     def _create_age(self, started: str) -> float:
@@ -256,7 +249,7 @@ class TrunkReconciler:
             return CREATE_PATIENCE  # unreadable: no reason to wait
         return (self._wall_clock() - when).total_seconds()
 
-    async def _create(self, obj: TrunkObject, r: Resolved) -> Trunk:
+    async def _create(self, obj: TrunkObject, r: Resolved) -> Any:
         # The marker goes out before the call: a lost answer is then looked up by name.
         # It keeps the time of the first attempt, which the patience is counted from.
         earlier = self.owner.facts(obj.uid).create_started_at
@@ -295,11 +288,12 @@ class TrunkReconciler:
                                 write=write)
         if obj.annotations.get(names.TRUNK_ID_ANNOTATION) != trunk_id:
             await self.kube.patch_annotations(obj.namespace, obj.name,
-                                              {names.TRUNK_ID_ANNOTATION: trunk_id})
+                                              {names.TRUNK_ID_ANNOTATION: trunk_id},
+                                              plural=obj.kind.plural)
             obj.annotations[names.TRUNK_ID_ANNOTATION] = trunk_id
 
-    async def _update(self, obj: TrunkObject, r: Resolved, observed: Trunk, *,
-                      drift: bool) -> Trunk:
+    async def _update(self, obj: TrunkObject, r: Resolved, observed: Any, *,
+                      drift: bool) -> Any:
         recorded = self.owner.facts(obj.uid).password_version
         password_changed = r.password is not None and recorded != r.password.version
         if (password_changed and r.password is not None and recorded is None
@@ -311,9 +305,10 @@ class TrunkReconciler:
             password_changed = False
         refused = self._not_taken.get(obj.uid)
         skip = refused[1] if refused is not None and refused[0] == obj.generation else ()
-        plan = plan_trunk(r.desired, observed.model_dump(mode="json"),
-                          password_changed=password_changed, skip=skip,
-                          pending=r.trunks.pending_numbers(observed))
+        plan = self.backend.plan(r.desired, observed, password_changed=password_changed,
+                                 skip=frozenset(skip),
+                                 pending=r.trunks.pending_numbers(observed),
+                                 first_look=not drift)
         updated = observed
         if not plan.empty:
             await self.owner.flush(obj.uid)  # a trunk ID not yet written goes first
@@ -328,8 +323,7 @@ class TrunkReconciler:
             else:
                 self.events(obj.body, "Normal", "Updated",
                             f"updated Bolna trunk {observed.id}: {plan.summary()}")
-        ignored = sorted(set(not_taken(plan.patch, updated.model_dump(mode="json")))
-                         | set(differing(r.desired, updated.model_dump(mode="json"), skip)))
+        ignored = self.backend.not_applied(plan, r.desired, updated, frozenset(skip))
         if ignored:
             # Sent once per generation: a drift check must never PATCH it forever.
             self._not_taken[obj.uid] = (obj.generation, frozenset(ignored))
@@ -339,15 +333,15 @@ class TrunkReconciler:
                           "dashboard, or change it there")
         return updated
 
-    async def _synced(self, obj: TrunkObject, r: Resolved, observed: Trunk) -> None:
-        facts: dict[str, Any] = {"trunk_id": observed.id, "create_started_at": None}
-        if observed.phone_numbers is not None:
-            facts["numbers"] = tuple(PhoneNumberFact(n.phone_number, n.id)
-                                     for n in observed.phone_numbers if not n.deleted)
-        count = len(facts.get("numbers") or self.owner.facts(obj.uid).numbers or ())
+    async def _synced(self, obj: TrunkObject, r: Resolved, observed: Any, *,
+                      max_age: float) -> None:
+        synced = await self.backend.synced(r.trunks, observed, self.owner.facts(obj.uid),
+                                           max_age=max_age)
+        for type_, reason, message in synced.events:
+            self.events(obj.body, type_, reason, message)
         await self.owner.report(obj.uid, bolna=BolnaReport(
-            obj.generation, "Synced", "Synced",
-            f"Bolna trunk {observed.id} and its {count} number(s) match spec"), **facts)
+            obj.generation, "Synced", "Synced", synced.message),
+            trunk_id=observed.id, create_started_at=None, **synced.facts)
 
     def forget(self, uid: str) -> None:
         """The trunk is gone: drop what this process remembers of it."""

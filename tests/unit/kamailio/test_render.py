@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bolna_sip_operator.edge.views import siptrunk_edge
 from bolna_sip_operator.kamailio.render import (
     HEADER,
     Renderer,
@@ -19,7 +20,7 @@ from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC
 
 def _route(set_id: int, name: str = "trunk", **changes: Any) -> TrunkRoute:
     spec = SipTrunkSpec.model_validate({**USERPASS_SPEC, **changes})
-    return TrunkRoute("telephony", name, set_id, spec)
+    return TrunkRoute("telephony", name, set_id, siptrunk_edge(spec))
 
 
 def test_one_set_per_trunk_with_bolna_priority_inverted_and_distinct() -> None:
@@ -51,7 +52,7 @@ def test_ip_based_identifiers_become_address_entries_grouped_by_set() -> None:
     spec = SipTrunkSpec.model_validate({**IP_BASED_SPEC, "ipIdentifiers": [
         {"ipAddress": "15.207.90.192/31"}, {"ipAddress": "10.1.2.3/8"},
         {"ipAddress": "203.0.113.9"}, {"ipAddress": "2001:db8::/32"}]})
-    rendered = render([TrunkRoute("ns", "plivo", 7, spec), _route(8)])
+    rendered = render([TrunkRoute("ns", "plivo", 7, siptrunk_edge(spec)), _route(8)])
     assert rendered.address_text == HEADER + (
         "7 15.207.90.192 31 0 ns/plivo\n"
         "7 10.0.0.0 8 0 ns/plivo\n"
@@ -64,8 +65,8 @@ def test_a_trunk_that_slipped_past_validation_is_left_out_whole() -> None:
     spec = SipTrunkSpec.model_validate(USERPASS_SPEC)
     bad_gateway = Gateway.model_construct(gatewayAddress="a.example.com\n9 sip:evil", port=None,
                                           priority=1)
-    evil = TrunkRoute("ns", "evil", 2, spec.model_copy(update={"gateways": [
-        spec.gateways[0], bad_gateway]}))
+    evil = TrunkRoute("ns", "evil", 2, siptrunk_edge(spec.model_copy(update={"gateways": [
+        spec.gateways[0], bad_gateway]})))
     rendered = render([good, evil])
     assert "evil" not in rendered.dispatcher_text
     assert list(rendered.refused) == ["ns/evil"]
@@ -91,7 +92,7 @@ def test_every_valid_trunk_renders_five_clean_fields_per_line(
                                             "qualifyFrequency": qualify})
     except ValueError:
         return  # e.g. two addresses equal after lower-casing: the CRD refuses those too
-    rendered = render([TrunkRoute("ns", "t", 9, spec)])
+    rendered = render([TrunkRoute("ns", "t", 9, siptrunk_edge(spec))])
     assert not rendered.refused
     lines = rendered.dispatcher_text.splitlines()[1:]
     assert len(lines) == len(gateways)

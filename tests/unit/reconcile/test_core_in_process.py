@@ -139,10 +139,11 @@ class FakeKube:
         return SecretValue(SecretStr(data[key]), f"{name}/1")
 
     async def patch_annotations(self, namespace: str, name: str,
-                                annotations: dict[str, str | None]) -> None:
+                                annotations: dict[str, str | None], **_: Any) -> None:
         self.annotations.setdefault(name, {}).update(annotations)
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                           **_: Any) -> None:
         stored = self.status.setdefault(name, {})
         for key, value in status.items():
             if value is None:
