@@ -1,9 +1,11 @@
 """Kopf registrations, and nothing else: each handler is a thin call into the core.
 
 ``register`` attaches the handlers to a Kopf registry for the settings the operator runs
-with; nothing is read from the environment at import. Create, resume and spec updates
-run the trunk's Bolna work through the per-trunk queue and hand the trunk to the SIP
-edge; deletion runs ``finalize`` behind the operator's finalizer. A change of a Secret
+with; nothing is read from the environment at import. Both kinds (SipTrunk over Bolna's
+legacy API, CarrierTrunk over its ``/trunk`` API) get the same handlers; the core picks
+the kind's backend. Create, resume and spec updates run the trunk's Bolna work through
+the per-trunk queue and hand the trunk to the SIP edge; deletion runs ``finalize``
+behind the operator's finalizer. A change of a Secret
 that trunks reference, and the drift loop, only enqueue work: they never run beside
 Kopf's own handling of the trunk.
 """
@@ -31,8 +33,11 @@ from .kamailio.sink import ConfigMapSink, FileSink, Sink
 from .kube import USER_AGENT, Kube
 from .metrics import ACTING, observe_bolna
 from .model import names
+from .model.kinds import CARRIER_TRUNK, SIP_TRUNK, Kind
 from .peering import PeeringGate
 from .reconcile.accounts import Accounts
+from .reconcile.backend import Backend
+from .reconcile.carrier_backend import CarrierTrunksBackend
 from .reconcile.claims import Claim, Claims
 from .reconcile.deletion import TrunkDeleter
 from .reconcile.drift import run_drift_loop
@@ -40,11 +45,13 @@ from .reconcile.objects import TrunkObject, secret_names
 from .reconcile.outcomes import RetryLater
 from .reconcile.queue import TrunkQueue, TrunkRegistry
 from .reconcile.secrets import SecretMarks
+from .reconcile.sip_trunks_backend import SipTrunksBackend
 from .reconcile.status_owner import StatusOwner
 from .reconcile.trunk import TrunkReconciler
 
 FINALIZER = f"{names.GROUP}/finalizer"
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
+CARRIER_RESOURCE = (names.GROUP, names.VERSION, names.CARRIER_PLURAL)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,7 @@ class Core:
 
     def __init__(self, config: OperatorSettings, kube: Kube, gate: PeeringGate | None,
                  expected: Any, secret_users: Callable[[str, str], set[str]],
-                 claims: Claims) -> None:
+                 claims: Callable[[Kind], Claims]) -> None:
         self.config = config
         self.kube = kube
         self.gate = gate
@@ -73,10 +80,18 @@ class Core:
                                  default_token_namespaces=config.default_token_namespaces)
         self.owner = StatusOwner(kube, edge_managed=config.edge_configured)
         self.marks = SecretMarks(kube, secret_users)
-        self.reconciler = TrunkReconciler(
-            kube, self.accounts, self.owner, self.post_event, marks=self.marks, claims=claims)
-        self.deleter = TrunkDeleter(kube, self.accounts, self.owner, self.post_event,
-                                    marks=self.marks, claims=claims)
+        backends: tuple[Backend, ...] = (SipTrunksBackend(), CarrierTrunksBackend())
+        self.reconcilers: dict[Kind, TrunkReconciler] = {}
+        self.deleters: dict[Kind, TrunkDeleter] = {}
+        for backend in backends:
+            reconciler = TrunkReconciler(kube, self.accounts, self.owner, self.post_event,
+                                         marks=self.marks, claims=claims(backend.kind),
+                                         backend=backend)
+            reconciler.refresh_age = config.drift_interval * 0.9
+            self.reconcilers[backend.kind] = reconciler
+            self.deleters[backend.kind] = TrunkDeleter(
+                kube, self.accounts, self.owner, self.post_event, marks=self.marks,
+                claims=claims(backend.kind), backend=backend)
         self.registry = TrunkRegistry()
         self.queue = TrunkQueue()
         self.edge = (Edge(_sink(config, kube), _replicas(config, kube), self.owner,
@@ -156,8 +171,8 @@ class Core:
             obj = self.registry.get(uid)
             if obj is None or obj.deleting:
                 return
-            await self.reconciler.reconcile(obj, drift_check=drift_check,
-                                            max_age=self.config.drift_interval * 0.9)
+            await self.reconcilers[obj.kind].reconcile(
+                obj, drift_check=drift_check, max_age=self.config.drift_interval * 0.9)
         self.queue.enqueue(uid, work)
 
     async def close(self) -> None:
@@ -235,13 +250,22 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
                             namespaces=config.namespaces)
                 if config.peering else None)
-        every_trunk: kopf.Index[str, Any] = kwargs["trunk_uids"]
-        by_secret: kopf.Index[tuple[str | None, str], str] = kwargs["trunks_by_secret"]
-        by_trunk_id: kopf.Index[str, Claim] = kwargs["trunk_claims"]
+        uids: list[kopf.Index[str, Any]] = [kwargs["trunk_uids"],
+                                            kwargs["carrier_trunk_uids"]]
+        users: list[kopf.Index[tuple[str | None, str], str]] = [
+            kwargs["trunks_by_secret"], kwargs["carrier_trunks_by_secret"]]
+        claim_index: dict[Kind, kopf.Index[str, Claim]] = {
+            SIP_TRUNK: kwargs["trunk_claims"], CARRIER_TRUNK: kwargs["carrier_trunk_claims"]}
+
+        def claims(kind: Kind) -> Claims:
+            # One Bolna trunk ID space per API: a kind's claims come from its own index.
+            return lambda trunk_id: list(claim_index[kind].get(trunk_id, ()))
+
         memo["core"] = Core(
-            config, kube, gate, expected=lambda: set(every_trunk),
-            secret_users=lambda ns, name: set(by_secret.get((ns, name), ())),
-            claims=lambda trunk_id: list(by_trunk_id.get(trunk_id, ())))
+            config, kube, gate, expected=lambda: {uid for index in uids for uid in index},
+            secret_users=lambda ns, name: {user for index in users
+                                           for user in index.get((ns, name), ())},
+            claims=claims)
         memo["acting_task"] = asyncio.create_task(_export_acting(gate))
 
     @kopf.on.login(id="login", registry=registry)
@@ -271,10 +295,6 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         if memo.get("core") is not None:
             await memo["core"].close()
 
-    @kopf.on.resume(*RESOURCE, id="reconcile_trunk", registry=registry)
-    @kopf.on.create(*RESOURCE, id="reconcile_trunk", registry=registry)
-    @kopf.on.update(*RESOURCE, field="spec", id="reconcile_trunk",
-                    registry=registry)
     async def reconcile_trunk(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any
                               ) -> None:
         """Any change to spec, a new trunk, or an operator restart (which observes
@@ -285,10 +305,10 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         if core.edge is not None:
             core.edge.upsert(obj)
         list_age = config.drift_interval * 0.9 if reason == "resume" else None
-        await _run(core.queue.run(obj.uid, lambda: core.reconciler.reconcile(
+        reconciler = core.reconcilers[obj.kind]
+        await _run(core.queue.run(obj.uid, lambda: reconciler.reconcile(
             obj, list_age=list_age)))
 
-    @kopf.on.delete(*RESOURCE, id="delete_trunk", registry=registry)
     async def delete_trunk(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         """Take the gateways off the SIP edge; delete in Bolna (or orphan); release."""
         core: Core = memo["core"]
@@ -296,26 +316,25 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         core.start_loops()
         if core.edge is not None:
             core.edge.remove(obj.uid)
-        await _run(core.queue.run(obj.uid, lambda: core.deleter.finalize(obj)))
-        core.reconciler.forget(obj.uid)
+        await _run(core.queue.run(obj.uid, lambda: core.deleters[obj.kind].finalize(obj)))
+        core.reconcilers[obj.kind].forget(obj.uid)
         core.registry.remove(obj.uid)
         core.queue.forget(obj.uid)
 
-    @kopf.index(*RESOURCE, id="trunk_uids", registry=registry)
     def trunk_uids(uid: str, **_: Any) -> dict[str, None]:
-        """Every SipTrunk's UID: the SIP edge waits for all of them before its first write."""
+        """Every trunk's UID: the SIP edge waits for all of them before its first write."""
         return {uid: None}
 
-    @kopf.index(*RESOURCE, id="trunks_by_secret", registry=registry)
-    def trunks_by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-                         ) -> dict[tuple[str | None, str], str]:
-        """(namespace, Secret name) -> names of the SipTrunks that reference it."""
-        return {(namespace, secret): name for secret in secret_names(spec)}
+    def users_index(kind: Kind) -> Callable[..., dict[tuple[str | None, str], str]]:
+        def trunks_by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+                             ) -> dict[tuple[str | None, str], str]:
+            """(namespace, Secret name) -> the trunks that reference it (``Kind.ref``)."""
+            return {(namespace, secret): kind.ref(name) for secret in secret_names(spec)}
+        return trunks_by_secret
 
-    @kopf.index(*RESOURCE, id="trunk_claims", registry=registry)
     def trunk_claims(uid: str, namespace: str | None, name: str, meta: kopf.Meta,
                      status: kopf.Status, **_: Any) -> dict[str, Claim]:
-        """Bolna trunk ID -> the SipTrunks naming it (recorded in status, or annotated)."""
+        """Bolna trunk ID -> the objects naming it (recorded in status, or annotated)."""
         created = str(meta.get("creationTimestamp") or "")
         claims: dict[str, Claim] = {}
         annotated = meta.annotations.get(names.TRUNK_ID_ANNOTATION)
@@ -323,6 +342,20 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
             if isinstance(trunk_id, str) and trunk_id:
                 claims[trunk_id] = Claim(uid, namespace or "", name, recorded, created)
         return claims
+
+    for resource, prefix, kind in ((RESOURCE, "", SIP_TRUNK),
+                                   (CARRIER_RESOURCE, "carrier_", CARRIER_TRUNK)):
+        # The handler IDs of SipTrunks stay as they were: Kopf keeps its progress under
+        # them in each object's annotations.
+        kopf.on.resume(*resource, id="reconcile_trunk", registry=registry)(reconcile_trunk)
+        kopf.on.create(*resource, id="reconcile_trunk", registry=registry)(reconcile_trunk)
+        kopf.on.update(*resource, field="spec", id="reconcile_trunk",
+                       registry=registry)(reconcile_trunk)
+        kopf.on.delete(*resource, id="delete_trunk", registry=registry)(delete_trunk)
+        kopf.index(*resource, id=f"{prefix}trunk_uids", registry=registry)(trunk_uids)
+        kopf.index(*resource, id=f"{prefix}trunks_by_secret",
+                   registry=registry)(users_index(kind))
+        kopf.index(*resource, id=f"{prefix}trunk_claims", registry=registry)(trunk_claims)
 
     @kopf.on.event("v1", "secrets", id="secret_changed", registry=registry)
     async def secret_changed(namespace: str | None, name: str, type: str, meta: kopf.Meta,
@@ -345,7 +378,9 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         core.kube.forget_secret(namespace, name)
         if type not in ("ADDED", "MODIFIED"):
             return  # None is the initial listing, which resume already covers.
-        for trunk_name in set(kwargs["trunks_by_secret"].get((namespace, name), ())):
-            obj = core.registry.named(namespace, trunk_name)
+        users = {user for index in ("trunks_by_secret", "carrier_trunks_by_secret")
+                 for user in kwargs[index].get((namespace, name), ())}
+        for user in users:
+            obj = core.registry.named(namespace, user)
             if obj is not None and not obj.deleting:
                 core.enqueue(obj.uid)

@@ -113,9 +113,9 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 class ApiPaths:
     """Where each call goes, for one generation of Bolna's trunk API.
 
-    The only place paths are spelled. Bolna's newer ``/trunk/trunks`` API would be a
-    second instance (plus its own wire shapes); ids are quoted so an odd id cannot
-    escape its path segment.
+    The only place the ``/sip-trunks`` paths are spelled (the newer ``/trunk`` API,
+    laid out differently, has its own: ``trunk_api.TrunkPaths``); ids are quoted so an
+    odd id cannot escape its path segment.
     """
 
     root: str
@@ -315,7 +315,31 @@ class BolnaClient:
         """Remove a number from a trunk (and from any agent it was mapped to)."""
         await self._call("delete_number", "DELETE", self.paths.number(trunk_id, number_id))
 
-    # The machinery
+    # The machinery, also for API wrappers that share this client (``TrunkApi``): their
+    # calls then share its retries, rate limiter, bounds, deadline, redaction and metrics.
+
+    async def fetch(self, adapter: TypeAdapter[T], operation: str, method: str, path: str,
+                    *, body: dict[str, Any] | None = None,
+                    params: dict[str, str] | None = None, attempts: int | None = None
+                    ) -> T:
+        """One call, its successful answer parsed by ``adapter``; see ``call`` for the
+        rules of sending again. A body that ``adapter`` cannot read is
+        ``UnexpectedResponse``, or ``UncertainOutcome`` on a POST (it was applied)."""
+        return await self._fetch(adapter, operation, method, path, body=body,
+                                 params=params, attempts=attempts)
+
+    async def call(self, operation: str, method: str, path: str, *,
+                   body: dict[str, Any] | None = None,
+                   params: dict[str, str] | None = None,
+                   attempts: int | None = None) -> Answer:
+        """One call, sent again only when that is safe for ``method`` (see the module's
+        docstring); the successful answer, or, for a DELETE whose target turned out
+        gone after an attempt that may have been applied, an empty 404 answer.
+
+        ``operation`` names the call in ``counts``; an ``auth_password`` string in
+        ``body`` is scrubbed from any error text, like the token."""
+        return await self._call(operation, method, path, body=body, params=params,
+                                attempts=attempts)
 
     async def _fetch(self, adapter: TypeAdapter[T], operation: str, method: str, path: str,
                      *, body: dict[str, Any] | None = None,

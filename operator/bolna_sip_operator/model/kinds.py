@@ -29,6 +29,11 @@ class Kind:
         """``sip.bolna.ai/v1alpha1``: both kinds share the group and version."""
         return names.API_VERSION
 
+    def ref(self, name: str) -> str:
+        """How an object is named among objects of both kinds in one namespace (in the
+        operator's indexes): a SipTrunk by its name, as before there were two kinds."""
+        return name if self is SIP_TRUNK else f"{self.kind}/{name}"
+
     def key(self, namespace: str, name: str) -> str:
         """The object's tag on the SIP edge and in logs: ``[tag:]namespace/name``."""
         return f"{self.edge_tag}{namespace}/{name}"

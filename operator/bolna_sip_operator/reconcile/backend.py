@@ -89,6 +89,8 @@ class Backend(Protocol):
     """One kind's half of the core (see the module docstring)."""
 
     kind: Kind
+    create_sends_password: bool
+    """Whether ``External.create`` sends the password (else the first plan does)."""
 
     def validate(self, obj: TrunkObject) -> Any:
         """The spec, validated; ``Stalled`` otherwise."""

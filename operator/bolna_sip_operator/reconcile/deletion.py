@@ -120,4 +120,4 @@ class TrunkDeleter:
         if self.marks is None:
             return
         for secret in secret_names(obj.spec):
-            await self.marks.release_if_unused(obj.namespace, secret, leaving=obj.name)
+            await self.marks.release_if_unused(obj.namespace, secret, leaving=obj.ref)

@@ -39,6 +39,11 @@ class TrunkObject:
             kind=kind_named(body.get("kind")))
 
     @property
+    def ref(self) -> str:
+        """The object's name among trunk objects of both kinds (``Kind.ref``)."""
+        return self.kind.ref(self.name)
+
+    @property
     def key(self) -> str:
         """``namespace/name``."""
         return f"{self.namespace}/{self.name}"

@@ -29,7 +29,8 @@ class _Slot:
 
 
 class TrunkRegistry:
-    """The newest body of every live SipTrunk this operator serves, by UID."""
+    """The newest body of every live trunk object (both kinds) this operator serves, by
+    UID."""
 
     def __init__(self) -> None:
         self._objects: dict[str, TrunkObject] = {}
@@ -40,7 +41,7 @@ class TrunkRegistry:
         held = self._objects.get(obj.uid)
         if held is None or obj.generation >= held.generation:
             self._objects[obj.uid] = obj
-            self._by_name[(obj.namespace, obj.name)] = obj.uid
+            self._by_name[(obj.namespace, obj.ref)] = obj.uid
             return obj
         return held
 
@@ -49,7 +50,8 @@ class TrunkRegistry:
         return self._objects.get(uid)
 
     def named(self, namespace: str, name: str) -> TrunkObject | None:
-        """The object with that name."""
+        """The object with that name (``TrunkObject.ref``: a CarrierTrunk's is
+        ``CarrierTrunk/<name>``)."""
         uid = self._by_name.get((namespace, name))
         return self._objects.get(uid) if uid is not None else None
 
@@ -57,7 +59,7 @@ class TrunkRegistry:
         """The object is gone."""
         obj = self._objects.pop(uid, None)
         if obj is not None:
-            self._by_name.pop((obj.namespace, obj.name), None)
+            self._by_name.pop((obj.namespace, obj.ref), None)
 
     def uids(self) -> list[str]:
         """Every UID, sorted (a stable order for the drift loop)."""

@@ -33,7 +33,8 @@ class SecretMarks:
     def __init__(self, kube: SecretKube, users: Callable[[str, str], set[str]]) -> None:
         self.kube = kube
         self._users = users
-        """(namespace, Secret) -> names of the SipTrunks that reference it (an index)."""
+        """(namespace, Secret) -> the trunk objects that reference it (an index of
+        ``TrunkObject.ref``)."""
         self._marked: set[tuple[str, str, bool]] = set()
         self._finished: set[tuple[str, str]] = set()
         """(namespace, trunk) whose deletion is done but whose object may still be indexed."""
@@ -46,7 +47,7 @@ class SecretMarks:
         try:
             found = await self.kube.mark_secret(namespace, name, protect=protect)
         except Exception as error:
-            log.warning("cannot mark Secret %s/%s as used by SipTrunks (%s); its changes "
+            log.warning("cannot mark Secret %s/%s as used by trunks (%s); its changes "
                         "reach Bolna at the next drift check", namespace, name,
                         type(error).__name__)
             return

@@ -28,6 +28,7 @@ class SipTrunksBackend:
     """The SipTrunk kind's half of the core."""
 
     kind = SIP_TRUNK
+    create_sends_password = True
 
     def validate(self, obj: TrunkObject) -> SipTrunkSpec:
         """The spec as the model and cross-field rules accept it."""

@@ -188,7 +188,7 @@ class TrunkReconciler:
 
     async def _mark(self, obj: TrunkObject, secret: str, *, protect: bool = False) -> None:
         if self.marks is not None:
-            self.marks.trunk_seen(obj.namespace, obj.name)
+            self.marks.trunk_seen(obj.namespace, obj.ref)
             await self.marks.mark(obj.namespace, secret, protect=protect)
 
     async def _sync(self, obj: TrunkObject, r: Resolved, before: BolnaReport | None, *,
@@ -276,7 +276,7 @@ class TrunkReconciler:
         # The ID goes out with the final status, or before the next Bolna write,
         # whichever comes first: one status write fewer per create.
         await self._record_id(obj, trunk.id, write=False)
-        if r.password is not None:
+        if r.password is not None and self.backend.create_sends_password:
             await self.owner.report(obj.uid, password_version=r.password.version, write=False)
         self.events(obj.body, "Normal", "Created", f"created Bolna trunk {trunk.id} with "
                     f"{len(r.desired.numbers)} number(s)")
