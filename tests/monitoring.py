@@ -214,14 +214,16 @@ def alert_cases(scrape: Scrape, job: str) -> list[Case]:
         """The one-hot series of a condition: ``now`` is 1 (or ``values``), others 0."""
         out = []
         for status in ("True", "False", "Unknown"):
-            series = scrape.series("bolna_sip_trunk_condition", namespace=ns, name=name,
+            series = scrape.series("bolna_sip_trunk_condition", kind="SipTrunk",
+                                   namespace=ns, name=name,
                                    condition=condition, status=status, **target)
             out.append((series, (values or "1x30") if status == now else "0x30"))
         return out
 
     def gateway(target: dict[str, str], ns: str, name: str, uri: str, value: int
                 ) -> tuple[str, str]:
-        return (scrape.series("bolna_sip_gateway_healthy", namespace=ns, name=name,
+        return (scrape.series("bolna_sip_gateway_healthy", kind="SipTrunk",
+                              namespace=ns, name=name,
                               gateway=uri, **target), f"{value}x30")
 
     def requests(status: str, per_minute: int, method: str = "PATCH") -> tuple[str, str]:
@@ -229,7 +231,7 @@ def alert_cases(scrape: Scrape, job: str) -> list[Case]:
                               **a), f"0+{per_minute}x40")
 
     def trunk(ns: str, name: str) -> dict[str, str]:
-        return {"namespace": ns, "name": name}
+        return {"kind": "SipTrunk", "namespace": ns, "name": name}
 
     replica = "http://10.0.1.5:5090/RPC"
     both = [(acting(a), "1x40"), (acting(b), "0x40")]

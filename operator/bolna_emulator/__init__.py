@@ -1,4 +1,5 @@
-"""An emulator of Bolna's ``/sip-trunks`` API, for tests, benchmarks and the local demo.
+"""An emulator of Bolna's SIP trunk APIs (``/sip-trunks`` and the newer ``/trunk``), for
+tests, benchmarks and the local demo.
 
 It is a test double of a documented API, not a second product: it answers what Bolna
 documents (status codes, bodies, validation messages, list replacement on PATCH, the
@@ -22,6 +23,9 @@ Modules, smallest first:
 - ``answers``: sparse answers, left-out fields, numbers that appear late.
 - ``ratelimit``: the per-account sliding window.
 - ``statefile``: the ``--state`` file (a snapshot plus one appended line per change).
+- ``trunk_validation``, ``trunk_store``, ``trunk_routes``: Bolna's newer ``/trunk``
+  API (its request models, its state and rules, its routes and admin routes), served
+  beside ``/sip-trunks`` with the same faults, tokens and rate limit.
 - ``app``: the aiohttp server (routes, auth, limits, faults, admin API, state file).
 - ``process``: :class:`~bolna_emulator.process.EmulatorProcess`, the emulator as a
   child process for tests and benchmarks.

@@ -75,6 +75,11 @@ guide, and what the emulator does there:
 15. Eventual consistency: not documented. By default a number shows at once; the
     ``late_numbers_*`` switches model what Bolna's own tooling records.
 
+``/trunk/...``, Bolna's newer SIP trunk API, is served beside it through the same steps
+(faults, token, the same per-account rate limit, the lost response), with its own
+error shape (``{"detail": ...}``) on every answer under that prefix: ``trunk_routes.py``
+lists its routes, its admin routes and where Bolna's pages are silent.
+
 ``/_emulator/...`` is the admin API for tests and benchmarks: no auth, never faulted,
 not rate limited, not in the request log or stats. It shows the state (passwords as
 SHA-256), the request log and counters, and sets faults and the other switches at
@@ -114,6 +119,8 @@ from .faults import FaultInjector, FaultSettings
 from .ratelimit import SlidingWindow
 from .statefile import StateFile
 from .store import Account, ApiError, JsonObject, Store
+from .trunk_routes import TrunkRoutes, is_trunk_path, trunk_error, trunk_error_answer
+from .trunk_store import TrunkStore
 from .validation import (
     UnknownFields,
     content_type_problem,
@@ -170,9 +177,19 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
                              headers=headers)
 
 
-def _error_answer(error: ApiError) -> web.Response:
+def _error_for(request: web.Request, status: int, message: str,
+               headers: dict[str, str] | None = None) -> web.Response:
+    """An error the emulator itself answers, in the shape of the request's API."""
+    if is_trunk_path(request.path):
+        return trunk_error(status, message, headers)
+    return _error(status, message, headers)
+
+
+def _error_answer(request: web.Request, error: ApiError) -> web.Response:
     """An :class:`ApiError` as answered: FastAPI's ``detail`` list, else the OpenAPI's
-    ``Error``."""
+    ``Error`` (``{"detail": message}`` under ``/trunk``)."""
+    if is_trunk_path(request.path):
+        return trunk_error_answer(error)
     if error.detail is not None:
         return web.json_response({"detail": error.detail}, status=error.status)
     return _error(error.status, error.message)
@@ -340,15 +357,20 @@ class Emulator:
             raise ValueError("at least one API token is needed")
         self.config = config
         self.store = Store()
+        self.trunk_store = TrunkStore()
         self.faults = FaultInjector(config.faults, config.seed)
         self._start_seed = self.faults.seed
         self.limiter = SlidingWindow()
         self.log = RequestLog(config.request_log_limit)
         self.late = LateNumbers()
         self._labels = {token: account_label(token) for token in config.tokens}
-        self._state_file = StateFile(config.state_file) if config.state_file else None
+        self._state_file = (StateFile(config.state_file, self.trunk_store)
+                            if config.state_file else None)
         self._load_state()
         self._open_accounts()
+        self.trunk_routes = TrunkRoutes(
+            self.trunk_store, settings=lambda: self.faults.settings, read_body=_json_body,
+            saved=self._saved_trunk, label_of=self._label)
         self.app = self._build_app()
 
     # -- state file
@@ -368,6 +390,11 @@ class Emulator:
             self._state_file.record_change(self.store, self._account(request).label,
                                            trunk_id)
 
+    def _saved_trunk(self, change: JsonObject) -> None:
+        """Record a ``/trunk`` change before its answer goes out."""
+        if self._state_file is not None:
+            self._state_file.record_trunk_change(self.store, change)
+
     def close(self) -> None:
         if self._state_file is not None:
             self._state_file.close()
@@ -375,11 +402,13 @@ class Emulator:
     def _open_accounts(self) -> None:
         for label in self._labels.values():
             self.store.account(label)
+            self.trunk_store.account(label)
 
     def reset(self) -> None:
         """Back to as started: no trunks, no numbers, empty log and limiter, the
         start's fault settings and seed. Tokens stay."""
         self.store.clear()
+        self.trunk_store.clear()
         self._open_accounts()
         self.log.clear()
         self.limiter.clear()
@@ -409,6 +438,7 @@ class Emulator:
         app.router.add_get(admin + "/faults", self._admin_faults, allow_head=False)
         app.router.add_put(admin + "/faults", self._admin_set_faults)
         app.router.add_post(admin + "/reset", self._admin_reset)
+        self.trunk_routes.register(app.router, ADMIN_PREFIX)
         return app
 
     @web.middleware
@@ -441,7 +471,8 @@ class Emulator:
     async def _api(self, request: web.Request, handler: Handler,
                    outcome: _Outcome) -> web.StreamResponse:
         path = request.path
-        on_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        on_api = (path == API_PREFIX or path.startswith(API_PREFIX + "/")
+                  or is_trunk_path(path))
         if not on_api:
             return _error(404, "Not Found")
         decision = self.faults.decide(mutating=request.method in MUTATING)
@@ -451,7 +482,7 @@ class Emulator:
             await asyncio.sleep(decision.delay_seconds)
         if decision.kind == "burst-429":
             outcome.fault = decision.kind
-            return self._too_many(settings.burst_retry_after_seconds)
+            return self._too_many(request, settings.burst_retry_after_seconds)
         if decision.kind == "timeout":
             outcome.fault = decision.kind
             await asyncio.sleep(settings.timeout_seconds)
@@ -459,13 +490,14 @@ class Emulator:
             return web.Response(status=504)
         if decision.kind == "error":
             outcome.fault = decision.kind
-            return _error(decision.error_status, "Internal error (emulated fault)")
+            return _error_for(request, decision.error_status,
+                              "Internal error (emulated fault)")
         if outcome.account is None:
             return web.json_response(UNRECOGNIZED_TOKEN, status=403)
         wait = self.limiter.acquire(outcome.account, settings.rate_limit,
                                     settings.rate_window_seconds)
         if wait is not None:
-            return self._too_many(max(1, math.ceil(wait)))
+            return self._too_many(request, max(1, math.ceil(wait)))
         request["account"] = self.store.account(outcome.account)
         response = await self._answer(request, handler)
         if decision.drop_after_commit and 200 <= response.status < 300:
@@ -473,9 +505,10 @@ class Emulator:
             _drop_connection(request)
         return response
 
-    def _too_many(self, retry_after: int) -> web.Response:
+    def _too_many(self, request: web.Request, retry_after: int) -> web.Response:
         headers = {"Retry-After": str(retry_after)} if self.faults.settings.retry_after else None
-        return _error(429, "Rate limit exceeded: too many requests, retry later", headers)
+        return _error_for(request, 429, "Rate limit exceeded: too many requests, retry later",
+                          headers)
 
     @staticmethod
     async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -483,14 +516,14 @@ class Emulator:
         try:
             return await handler(request)
         except ApiError as error:
-            return _error_answer(error)
+            return _error_answer(request, error)
         except web.HTTPException as error:
             allow = error.headers.get("Allow")
-            return _error(error.status, error.reason,
-                          {"Allow": allow} if allow is not None else None)
+            return _error_for(request, error.status, error.reason,
+                              {"Allow": allow} if allow is not None else None)
         except Exception:
             log.exception("unexpected error answering %s %s", request.method, request.path)
-            return _error(500, "Internal server error")
+            return _error_for(request, 500, "Internal server error")
 
     def _label(self, request: web.Request) -> str | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -579,7 +612,8 @@ class Emulator:
         return web.json_response({"status": "ok"})
 
     async def _admin_state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.store.to_admin_view())
+        return web.json_response({**self.store.to_admin_view(),
+                                  "trunk": self.trunk_store.to_admin_view()})
 
     async def _admin_requests(self, request: web.Request) -> web.Response:
         try:

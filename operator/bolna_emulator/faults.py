@@ -13,11 +13,13 @@ The same settings object holds the switches of how Bolna answers when nothing fa
   answer;
 - numbers that appear late (and a numbers list that fails meanwhile), as Bolna's own
   tooling records;
-- whether the request log keeps request bodies (passwords redacted).
+- whether the request log keeps request bodies (passwords redacted);
+- for ``/trunk``: whether ``health`` reads as the dashboard's labels, and the connection
+  details ``GET /trunk/pop`` answers.
 
-Every ``/sip-trunks`` request draws the same five numbers from one seeded generator,
-whatever the settings and whatever the outcome, so the same seed and the same sequence
-of requests meet the same faults: a failure seen once can be replayed. When no seed is
+Every ``/sip-trunks`` and ``/trunk`` request draws the same five numbers from one seeded
+generator, whatever the settings and whatever the outcome, so the same seed and the same
+sequence of requests meet the same faults: a failure seen once can be replayed. When no seed is
 given one is picked and reported by the admin API, for the same reason.
 """
 
@@ -50,7 +52,7 @@ class FaultSettings:
     """Fault switches and limits; all can be changed at runtime (``PUT /_emulator/faults``).
 
     Attributes:
-        latency_ms: added to every ``/sip-trunks`` answer.
+        latency_ms: added to every API answer (``/sip-trunks`` and ``/trunk``).
         latency_jitter_ms: a further uniform 0..jitter ms.
         error_rate: share of requests answered 500/502/503 before anything is done.
         timeout_rate: share of requests held for ``timeout_seconds``, then closed
@@ -83,8 +85,14 @@ class FaultSettings:
             (with both set, until both have passed).
         late_numbers_list_error: while a trunk has a number not shown yet,
             ``GET .../numbers`` answers 500.
-        record_bodies: the request log keeps each ``/sip-trunks`` request's JSON body,
-            every ``auth_password`` replaced by ``"REDACTED"``.
+        record_bodies: the request log keeps each ``/sip-trunks`` and ``/trunk``
+            request's JSON body, every ``auth_password`` replaced by ``"REDACTED"``.
+        trunk_health_labels: ``/trunk`` answers ``health`` as the dashboard's labels
+            (``"Waiting for carrier"``, ``"Healthy"``, ``"Degraded"``, ``"Disabled"``)
+            instead of ``waiting_for_carrier``, ``healthy``, ``degraded``, ``disabled``.
+        trunk_pop_sip_domain, trunk_pop_port, trunk_pop_transports, trunk_pop_ips,
+            trunk_pop_rtp_ports: what ``GET /trunk/pop`` answers (defaults: the values
+            of Bolna's guides).
     """
 
     latency_ms: float = 0.0
@@ -106,6 +114,12 @@ class FaultSettings:
     late_numbers_reads: int = 0
     late_numbers_list_error: bool = False
     record_bodies: bool = False
+    trunk_health_labels: bool = False
+    trunk_pop_sip_domain: str = "trunk.bolna.ai"
+    trunk_pop_port: int = 5060
+    trunk_pop_transports: tuple[str, ...] = ("udp", "tcp")
+    trunk_pop_ips: tuple[str, ...] = ("15.252.21.46", "13.206.230.198")
+    trunk_pop_rtp_ports: str = "30000-40000"
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "timeout_rate", "drop_after_commit_rate"):
@@ -127,6 +141,8 @@ class FaultSettings:
             raise ValueError("late_numbers_seconds must be a number of at least 0")
         if self.late_numbers_reads < 0:
             raise ValueError("late_numbers_reads must be at least 0")
+        if not 1 <= self.trunk_pop_port <= 65535:
+            raise ValueError("trunk_pop_port must be from 1 to 65535")
         for name, schema in (("omit_trunk_fields", "SIPTrunkResponse"),
                              ("omit_number_fields", "SIPTrunkPhoneNumberResponse")):
             fields = getattr(self, name)
@@ -232,7 +248,7 @@ class FaultInjector:
             self.burst_remaining = burst
 
     def decide(self, *, mutating: bool) -> FaultDecision:
-        """Draw the fate of one ``/sip-trunks`` request (always five draws)."""
+        """Draw the fate of one API request (always five draws)."""
         s = self.settings
         jitter, timeout, error, status, drop = (self._rng.random() for _ in range(5))
         kind: FaultKind | None = None

@@ -105,6 +105,7 @@ class EmulatorProcess:
         unknown_fields_on_create: str | None = None,
         unknown_fields_on_update: str | None = None,
         record_bodies: bool | None = None,
+        trunk_health_labels: bool | None = None,
         settings: Mapping[str, object] | None = None,
         log_file: Path | None = None,
         startup_timeout: float = 20.0,
@@ -124,9 +125,10 @@ class EmulatorProcess:
                 started it dies; turn off when starting from a short-lived thread.
             sparse_answers, late_numbers_seconds, late_numbers_reads,
                 late_numbers_list_error, unknown_fields_on_create,
-                unknown_fields_on_update, record_bodies: start settings of the same
-                names (see :class:`~bolna_emulator.faults.FaultSettings`); None leaves
-                the emulator's default.
+                unknown_fields_on_update, record_bodies, trunk_health_labels: start
+                settings of the same names (see
+                :class:`~bolna_emulator.faults.FaultSettings`); None leaves the
+                emulator's default.
             settings: any further start settings by name (``omit_trunk_fields``...).
             Others: as the CLI options of the same names.
         """
@@ -156,7 +158,8 @@ class EmulatorProcess:
                  "late_numbers_list_error": late_numbers_list_error,
                  "unknown_fields_on_create": unknown_fields_on_create,
                  "unknown_fields_on_update": unknown_fields_on_update,
-                 "record_bodies": record_bodies}
+                 "record_bodies": record_bodies,
+                 "trunk_health_labels": trunk_health_labels}
         self.settings: dict[str, object] = {
             **(settings or {}), **{k: v for k, v in named.items() if v is not None}}
         self._own_log_dir: Path | None = None
@@ -292,7 +295,9 @@ class EmulatorProcess:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
     def state(self) -> dict[str, Any]:
-        """``GET /_emulator/state``: ``{"accounts": {label: {"trunks", "numbers"}}}``."""
+        """``GET /_emulator/state``: ``{"accounts": {label: {"trunks", "numbers"}}}`` for
+        ``/sip-trunks`` and ``{"trunk": {"accounts": {label: {"trunks", "numbers",
+        "agents"}}}}`` for ``/trunk`` (trunks with their calls, newest first)."""
         return cast("dict[str, Any]", self._call("GET", "/state"))
 
     def requests(self, since: int = 0) -> list[dict[str, Any]]:
@@ -325,10 +330,40 @@ class EmulatorProcess:
         """``POST /_emulator/reset``: no trunks, empty log, the start's faults and seed."""
         self._call("POST", "/reset")
 
-    def _call(self, method: str, path: str, body: object = None) -> Any:
+    # ---- /trunk: calls, active calls, agents -------------------------------------------
+
+    def record_call(self, trunk_id: str, direction: str, answered: bool, *,
+                    sip_code: int | None = None,
+                    execution_id: str | None = None) -> dict[str, Any]:
+        """``POST /_emulator/trunk/trunks/{id}/calls``: record a finished call on a
+        ``/trunk`` trunk (``direction`` ``"inbound"`` or ``"outbound"``), which moves
+        its ``health``; returns the call entry as ``GET .../calls`` lists it."""
+        body: dict[str, object] = {"direction": direction, "answered": answered}
+        if sip_code is not None:
+            body["sip_code"] = sip_code
+        if execution_id is not None:
+            body["execution_id"] = execution_id
+        return cast("dict[str, Any]",
+                    self._call("POST", f"/trunk/trunks/{trunk_id}/calls", body))
+
+    def set_active_calls(self, trunk_id: str, active_calls: int) -> dict[str, Any]:
+        """``PUT /_emulator/trunk/trunks/{id}/active-calls``: what the trunk's
+        ``active_calls`` reads from now on."""
+        return cast("dict[str, Any]", self._call(
+            "PUT", f"/trunk/trunks/{trunk_id}/active-calls", {"active_calls": active_calls}))
+
+    def set_agents(self, token: str, agents: Sequence[str]) -> dict[str, Any]:
+        """``PUT /_emulator/agents`` for ``token``'s account: from now on an agent id
+        outside ``agents`` is refused on ``/trunk``; ``[]`` accepts any again."""
+        return cast("dict[str, Any]", self._call(
+            "PUT", "/agents", {"agents": list(agents)},
+            headers={"Authorization": f"Bearer {token}"}))
+
+    def _call(self, method: str, path: str, body: object = None,
+              headers: Mapping[str, str] | None = None) -> Any:
         if self._admin is None:
             raise EmulatorError("the emulator is not running")
-        response = self._admin.request(method, path, json=body)
+        response = self._admin.request(method, path, json=body, headers=headers)
         if response.status_code != 200:
             raise EmulatorError(f"{method} /_emulator{path}: HTTP {response.status_code} "
                                 f"{response.text}")

@@ -1,5 +1,9 @@
 """The state file: the emulator's trunks and numbers across restarts.
 
+Both APIs' state share one file: the snapshot line holds the ``/sip-trunks`` store's
+record and, under ``"trunk"``, the ``/trunk`` store's; a change line of ``/trunk`` says
+``"api": "trunk"``. A file written before ``/trunk`` existed loads as having none.
+
 Every change is on disk before its answer is sent, and a benchmark's thousands of
 changes must not each rewrite the whole state (at 1,000 trunks that is about 40 ms a
 write, minutes over a run). So the file is JSON Lines: a snapshot first, then one line
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .store import Store
+from .trunk_store import TrunkStore
 
 __all__ = ["COMPACT_AFTER", "StateFile"]
 
@@ -31,8 +36,11 @@ COMPACT_AFTER = 1000
 class StateFile:
     """Load a :class:`Store` from a state file, then record each change to it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trunks: TrunkStore | None = None) -> None:
+        """``trunks``: the ``/trunk`` store, loaded, snapshotted and recorded with the
+        ``/sip-trunks`` one (None: the file holds ``/sip-trunks`` state only)."""
         self.path = path
+        self.trunks = trunks
         self._descriptor: int | None = None
         self._appended = 0
 
@@ -64,8 +72,14 @@ class StateFile:
         if not records:
             return
         store.load_record(records[0])
+        if self.trunks is not None:
+            self.trunks.load_record(records[0].get("trunk", {"accounts": {}}))
         try:
             for change in records[1:]:
+                if change.get("api") == "trunk":
+                    if self.trunks is not None:
+                        self.trunks.account(change["account"]).apply_change_record(change)
+                    continue
                 store.account(change["account"]).apply_change_record(change)
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"malformed change in state file {self.path}: {error!r}") from error
@@ -76,7 +90,10 @@ class StateFile:
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(descriptor, _line(store.to_record()))
+            record = store.to_record()
+            if self.trunks is not None:
+                record["trunk"] = self.trunks.to_record()
+            os.write(descriptor, _line(record))
         finally:
             os.close(descriptor)
         os.replace(temporary, self.path)
@@ -90,6 +107,15 @@ class StateFile:
             self.snapshot(store)
             return
         change = {"account": account, **store.account(account).change_record(trunk_id)}
+        os.write(self._descriptor, _line(change))
+        self._appended += 1
+
+    def record_trunk_change(self, store: Store, change: dict[str, Any]) -> None:
+        """Append a ``/trunk`` change line (see
+        :meth:`~bolna_emulator.trunk_store.TrunkAccount.change_record`)."""
+        if self._descriptor is None or self._appended >= COMPACT_AFTER:
+            self.snapshot(store)
+            return
         os.write(self._descriptor, _line(change))
         self._appended += 1
 

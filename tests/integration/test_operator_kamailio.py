@@ -244,7 +244,7 @@ def test_metrics_show_reconciles_bolna_calls_reloads_and_gateway_health(
     assert any(k.startswith("bolna_sip_kamailio_reloads_total{") and v >= 1
                for k, v in samples.items())
     gateway = (f'bolna_sip_gateway_healthy{{gateway="sip:127.0.0.1:{first.port}",'
-               f'name="metrics",namespace="{namespace}"}}')
+               f'kind="SipTrunk",name="metrics",namespace="{namespace}"}}')
     assert samples[gateway] == 1.0
 
 
@@ -270,7 +270,7 @@ def test_scrape_has_the_metrics_of_alerts_and_dashboards(scrape: Scrape) -> None
             "bolna_sip_kamailio_verification_failures_total",
             "bolna_sip_bolna_request_seconds_bucket"} <= scrape.names()
     assert scrape.labels["bolna_sip_trunk_condition"] == {
-        frozenset({"namespace", "name", "condition", "status"})}
+        frozenset({"kind", "namespace", "name", "condition", "status"})}
 
 
 def test_alert_rules_read_exported_metrics_and_pass_promtool(
