@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A kind cluster running the project's own images: the chart installed, the Bolna emulator
-# standing in for Bolna, the SIP edge on, example SipTrunks Ready. See --help.
+# standing in for Bolna, the SIP edge on, the example trunks Ready. See --help.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/kind/versions.sh
@@ -12,7 +12,7 @@ usage() {
 Usage: hack/kind-up.sh [--help]
 
 Brings up a one-node kind cluster with everything built on this machine, no image
-registry involved, and returns when the example SipTrunks are Ready:
+registry involved, and returns when the example trunks are Ready:
 
   1. setup: the Python environment, kubectl and helm (hack/setup.sh), the Docker
      engine, started when it is not running (hack/install-docker.sh);
@@ -25,10 +25,12 @@ registry involved, and returns when the example SipTrunks are Ready:
   5. in namespace bolna-sip (restricted Pod Security): the Bolna emulator and
      `helm upgrade --install sip charts/bolna-sip-operator` with the SIP edge on
      (2 operator replicas, 2 Kamailio replicas), waited for;
-  6. in namespace telephony: two sipp gateway pods (hack/kind/gateways.yaml) and a
-     SipTrunk over them (examples/kind/siptrunk.yaml), waited for until Ready.
+  6. in namespace telephony: two sipp gateway pods (hack/kind/gateways.yaml), a
+     SipTrunk over them (examples/kind/siptrunk.yaml) and a CarrierTrunk over them
+     (examples/kind/carriertrunk.yaml), waited for until Ready.
 
-Then it prints `kubectl get siptrunks -A -o wide` and how to use the cluster. Run it
+Then it prints `kubectl get siptrunks,carriertrunks -A -o wide` and how to use the
+cluster. Run it
 again at any time: every step is skipped or repeated harmlessly. hack/kind-down.sh
 deletes the cluster (and stops a Docker engine this setup started).
 
@@ -37,7 +39,7 @@ takes about 30 minutes on 2 cores; with the caches warm it is up in a few minute
 
 Environment:
   BOLNA_KIND_CLUSTER         cluster name (default bolna-sip)
-  BOLNA_KIND_READY_TIMEOUT   seconds to wait for the SipTrunks (default 300)
+  BOLNA_KIND_READY_TIMEOUT   seconds to wait for the trunks (default 300)
   BOLNA_KIND_NODE_IMAGE      a node image to use instead of building one, e.g. kind's
                              stock image for v1.35 where Docker can pull it (it must
                              run Kubernetes 1.35: the chart's tests pin that version)
@@ -117,18 +119,19 @@ kubectl -n bolna-sip rollout status deployment/bolna-emulator --timeout=120s | s
   --set bolna.url=http://bolna-emulator.bolna-sip:8055 \
   --wait --timeout 5m | sed -n '1,/^NOTES/p' | grep -v '^NOTES' | sed 's/^/    /'
 
-step "two sipp gateway pods and a SipTrunk over them in namespace telephony"
+step "two sipp gateway pods, and a SipTrunk and a CarrierTrunk over them, in namespace telephony"
 sed "s|@SIPP_IMAGE@|${image[sipp]}|" hack/kind/gateways.yaml | kubectl apply -f - | sed 's/^/    /'
 for gw in sip-gw-1 sip-gw-2; do
   kubectl -n telephony rollout status "deployment/$gw" --timeout=120s | sed 's/^/    /'
 done
-kubectl -n telephony apply -f examples/kind/siptrunk.yaml | sed 's/^/    /'
+kubectl -n telephony apply -f examples/kind/siptrunk.yaml -f examples/kind/carriertrunk.yaml |
+  sed 's/^/    /'
 
-step "waiting until every SipTrunk is Ready (Bolna synced, Kamailio loaded, gateways answering)"
+step "waiting until every trunk is Ready (Bolna synced, Kamailio loaded, gateways answering)"
 deadline=$((SECONDS + ready_timeout))
 last=""
 while :; do
-  not_ready=$(kubectl get siptrunks -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{" "}{.status.conditions[?(@.type=="Ready")].reason}{": "}{.status.conditions[?(@.type=="Ready")].message}{"\n"}{end}' |
+  not_ready=$(kubectl get siptrunks,carriertrunks -A -o jsonpath='{range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{" "}{.status.conditions[?(@.type=="Ready")].reason}{": "}{.status.conditions[?(@.type=="Ready")].message}{"\n"}{end}' |
     awk '$2 != "True"')
   [ -z "$not_ready" ] && break
   if [ "$not_ready" != "$last" ]; then
@@ -136,19 +139,19 @@ while :; do
     last=$not_ready
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
-    kubectl get siptrunks -A -o wide >&2 || true
-    fail "SipTrunks not Ready after ${ready_timeout}s (operator logs: kubectl --context $context -n bolna-sip logs deploy/sip-bolna-sip-operator)"
+    kubectl get siptrunks,carriertrunks -A -o wide >&2 || true
+    fail "trunks not Ready after ${ready_timeout}s (operator logs: kubectl --context $context -n bolna-sip logs deploy/sip-bolna-sip-operator)"
   fi
   sleep 2
 done
-step "the kind cluster $cluster is up, every SipTrunk Ready ($((SECONDS - started)) s)"
+step "the kind cluster $cluster is up, every trunk Ready ($((SECONDS - started)) s)"
 echo
-kubectl get siptrunks -A -o wide
+kubectl get siptrunks,carriertrunks -A -o wide
 set_id=$(kubectl -n telephony get siptrunk kind-userpass -o jsonpath='{.status.dispatcher.setId}')
 cat <<EOF
 
 Use it (context $context; kubectl ${k8s_bin}/kubectl matches the cluster's version):
-  kubectl --context $context get siptrunks -A -o wide
+  kubectl --context $context get siptrunks,carriertrunks -A -o wide
   kubectl --context $context -n bolna-sip logs deploy/sip-bolna-sip-operator
   # what Bolna (the emulator) holds, and every call the operator made to it:
   kubectl --context $context -n bolna-sip port-forward svc/bolna-emulator 8055 &

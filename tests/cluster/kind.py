@@ -38,6 +38,7 @@ KAMAILIO_SIP = f"{KAMAILIO_DEPLOYMENT}.{SYSTEM_NS}.svc.cluster.local:5060"
 LISTS_CONFIGMAP = "sip-bolna-sip-operator-kamailio-lists"
 KAMAILIO_RPC_PORT = 5090
 EXAMPLE_TRUNK = "kind-userpass"
+EXAMPLE_CARRIER_TRUNK = "kind-carrier"
 
 @dataclass(frozen=True)
 class Images:
@@ -100,6 +101,10 @@ class Cluster:
         trunk: dict[str, Any] = self.get("siptrunk", name)
         return trunk
 
+    def carrier_trunk(self, name: str = EXAMPLE_CARRIER_TRUNK) -> dict[str, Any]:
+        trunk: dict[str, Any] = self.get("carriertrunk", name)
+        return trunk
+
     # ---- through kubectl port-forward ----------------------------------------------
 
     @contextlib.contextmanager
@@ -133,6 +138,12 @@ class Cluster:
         """Every trunk the emulator holds, across its accounts."""
         state = self.emulator("state")
         return [t for account in state["accounts"].values() for t in account["trunks"]]
+
+    def bolna_carrier_trunks(self) -> list[dict[str, Any]]:
+        """Every trunk the emulator holds under Bolna's ``/trunk`` API, across accounts."""
+        state = self.emulator("state")
+        return [t for account in state["trunk"]["accounts"].values()
+                for t in account["trunks"]]
 
     def kamailio_rpc(self, pod: dict[str, Any], method: str) -> Any:
         """One JSON-RPC call to one Kamailio pod, from inside the cluster.

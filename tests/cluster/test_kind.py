@@ -18,6 +18,7 @@ import yaml
 
 from tests.cluster.kind import (
     APP_NS,
+    EXAMPLE_CARRIER_TRUNK,
     EXAMPLE_TRUNK,
     KAMAILIO_DEPLOYMENT,
     LISTS_CONFIGMAP,
@@ -129,6 +130,41 @@ def test_example_trunk_ready_in_bolna_and_every_kamailio(cluster: Cluster) -> No
                 for s in answer["result"]["RECORDS"]}
         uris = {t["DEST"]["URI"] for t in sets[set_id(cluster)]}
         assert uris == wanted, (pod["metadata"]["name"], answer)
+
+
+def test_example_carrier_trunk_ready_beside_it_on_the_same_edge(cluster: Cluster) -> None:
+    """The example CarrierTrunk over the same two gateway pods, on the chart's CRD and
+    RBAC: Ready with GATEWAYS 2/2; Bolna's /trunk API (the emulator pod) holds it with
+    its children; its status shows Bolna's own health and the carrier allowlist beside
+    the edge's OPTIONS health; every Kamailio pod holds its set, apart from the
+    SipTrunk's, and its carrier IPs as permissions entries of that set."""
+    trunk = cluster.carrier_trunk()
+    status = trunk["status"]
+    assert condition(trunk, "Ready")["status"] == "True", status
+    assert status["healthyGateways"] == "2/2"
+    assert status["bolna"]["health"] == "WaitingForCarrier"
+    assert status["carrierAllowlist"]["sipDomain"]
+    wide = cluster.kubectl.run("get", "carriertrunk", EXAMPLE_CARRIER_TRUNK, "-n", APP_NS,
+                               "-o", "wide")
+    assert "2/2" in wide.stdout and "WaitingForCarrier" in wide.stdout
+
+    [held] = [t for t in cluster.bolna_carrier_trunks() if t["id"] == status["trunkId"]]
+    assert held["name"] == trunk["spec"]["name"]
+    assert [(g["host"], g["priority"]) for g in held["gateways"]] == [
+        ("sip-gw-1.telephony.svc.cluster.local", 1), ("sip-gw-2.telephony.svc.cluster.local", 2)]
+    assert [a["cidr"] for a in held["ip_acls"]] == ["10.244.0.0/16"]
+    assert [n["e164"] for n in held["numbers"]] == ["+15550100102"]
+
+    carrier_set = int(status["dispatcher"]["setId"])
+    assert carrier_set != set_id(cluster)
+    wanted = {f"sip:sip-gw-{i}.telephony.svc.cluster.local:5060" for i in (1, 2)}
+    for pod in cluster.pods(KAMAILIO_PODS):
+        answer = cluster.kamailio_rpc(pod, "dispatcher.list")
+        sets = {s["SET"]["ID"]: s["SET"]["TARGETS"] for s in answer["result"]["RECORDS"]}
+        assert {t["DEST"]["URI"] for t in sets[carrier_set]} == wanted, answer
+        subnets = cluster.kamailio_rpc(pod, "permissions.subnetDump")
+        loaded = {(e["group"], e["item"]["ip"], e["item"]["mask"]) for e in subnets["result"]}
+        assert (carrier_set, "10.244.0.0", 16) in loaded, subnets
 
 
 # ---- calls through the edge ----------------------------------------------------------

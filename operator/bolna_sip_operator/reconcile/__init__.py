@@ -1,1 +1,2 @@
-"""Reconciling SipTrunks: pure planning and condition logic, and the runner that does I/O."""
+"""Reconciling trunks (SipTrunk and CarrierTrunk): pure planning and condition logic,
+per-kind backends, and the parts that do I/O."""

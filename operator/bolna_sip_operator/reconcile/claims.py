@@ -1,4 +1,7 @@
-"""One SipTrunk per Bolna trunk: who may act on a trunk ID that several objects name.
+"""One object per Bolna trunk: who may act on a trunk ID that several objects name.
+
+Said for SipTrunks; CarrierTrunks follow the same rule among themselves (each kind has
+its own index: the two Bolna APIs have separate trunk IDs).
 
 A Bolna trunk ID reaches a SipTrunk two ways: the operator records the trunk it created
 or adopted in ``status.trunkId``, and a user names one to adopt in the

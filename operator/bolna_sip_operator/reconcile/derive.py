@@ -1,4 +1,5 @@
-"""Every condition of a SipTrunk, from the parts' observations: one pure function.
+"""Every condition of a trunk (SipTrunk or CarrierTrunk: the same six), from the
+parts' observations: one pure function.
 
 The conditions are written for the clients users have, which read them differently:
 

@@ -3,11 +3,11 @@
 Every ``interval`` seconds each trunk is compared with Bolna again, to correct changes
 made in Bolna behind the operator's back. The comparisons are spread over the interval
 (not fired at once), and the observations come from one list per account per interval
-(``snapshots.AccountSnapshots``), so an account with a thousand trunks costs one list
-call per interval, not a thousand reads. Trunks stalled on their generation are skipped
-by the reconciler; a trunk whose check fails temporarily is simply checked again on the
-next round, so an outage of Bolna costs one failed list per account per round.
-"""
+(``snapshots.ListSnapshots``, one per Bolna API), so an account with a thousand trunks
+costs one list call per interval, not a thousand reads. Trunks stalled on their
+generation are skipped by the reconciler; a trunk whose check fails temporarily is
+simply checked again on the next round, so an outage of Bolna costs one failed list per
+account per round."""
 
 from __future__ import annotations
 

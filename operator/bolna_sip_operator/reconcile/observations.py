@@ -1,11 +1,11 @@
 """What each part of the operator saw, stamped with the generation it describes.
 
-Three parts look at a SipTrunk: the Bolna half (is Bolna's trunk equal to the spec?), the
-SIP edge (does every Kamailio replica hold the trunk's set?) and the health poller (do
-the gateways answer OPTIONS?). Each reports a typed observation here and nothing else;
-``derive.py`` turns the latest observation of every part into conditions, and
-``status_owner.py`` is the only writer of status. A part never writes a condition, so
-two parts can never disagree in the status about what the other saw.
+Three parts look at a trunk of either kind: the Bolna half (is Bolna's trunk equal to
+the spec?), the SIP edge (does every Kamailio replica hold the trunk's set?) and the
+health poller (do the gateways answer OPTIONS?). Each reports a typed observation here
+and nothing else; ``derive.py`` turns the latest observation of every part into
+conditions, and ``status_owner.py`` is the only writer of status. A part never writes a
+condition, so two parts can never disagree in the status about what the other saw.
 
 Every observation carries the ``metadata.generation`` it describes. Ready needs every
 part to describe the current generation: a gateway list loaded for generation 2 says
