@@ -7,7 +7,8 @@ made in Bolna behind the operator's back. The comparisons are spread over the in
 costs one list call per interval, not a thousand reads. Trunks stalled on their
 generation are skipped by the reconciler; a trunk whose check fails temporarily is
 simply checked again on the next round, so an outage of Bolna costs one failed list per
-account per round."""
+account per round.
+"""
 
 from __future__ import annotations
 
