@@ -114,11 +114,17 @@ def _verdict(raw: dict[str, Any], engine: str, errors: dict[str, str]) -> Verdic
     return Verdict(str(raw["status"]), str(raw["message"]))
 
 
-def judge(objects: list[dict[str, Any]], health_lua: Path = HEALTH_LUA) -> list[Judgement]:
-    """kstatus' and Argo CD's health of each object, in order, from one run of the binary."""
+def judge(objects: list[dict[str, Any]], health_lua: Path = HEALTH_LUA,
+          kind: str = "SipTrunk") -> list[Judgement]:
+    """kstatus' and Argo CD's health of each object, in order, from one run of the binary.
+
+    The health Lua is installed as the override of ``sip.bolna.ai/<kind>`` (argocd-cm's
+    ``resource.customizations.health.sip.bolna.ai_<kind>``): objects of another kind get
+    only Argo CD's built-in checks, as in Argo CD.
+    """
     binary = _require_binary()
     result = subprocess.run(
-        [str(binary), "-argocd-health-lua", str(health_lua)],
+        [str(binary), "-argocd-health-lua", str(health_lua), "-kind", kind],
         input=json.dumps(objects), capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
         pytest.fail(f"gitops-judge exited {result.returncode}: {result.stderr.strip()}")

@@ -1,10 +1,12 @@
--- Argo CD health check for sip.bolna.ai/SipTrunk.
+-- Argo CD health check for sip.bolna.ai/SipTrunk and sip.bolna.ai/CarrierTrunk (the
+-- operator writes the same conditions on both kinds).
 --
 -- Healthy when the operator reports Ready for the current generation; Degraded when it
 -- reports Stalled (nothing will progress until the spec or a Secret changes) or when no
 -- gateway answers OPTIONS; Progressing otherwise: not yet seen by the operator, an older
 -- generation, being deleted, or work in progress. Install it under
--- resource.customizations.health.sip.bolna.ai_SipTrunk in argocd-cm.
+-- resource.customizations.health.sip.bolna.ai_SipTrunk and
+-- resource.customizations.health.sip.bolna.ai_CarrierTrunk in argocd-cm.
 local hs = { status = "Progressing", message = "Waiting for the operator" }
 
 if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then

@@ -18,7 +18,8 @@ Bolna's API and on the Kamailio SIP edge.
 
 _EPILOG = """\
 examples:
-  bolna-sip-operator crd | kubectl apply -f -     install or upgrade the CRD
+  bolna-sip-operator crd | kubectl apply -f -     install or upgrade the SipTrunk CRD
+  bolna-sip-operator crd --kind all | kubectl apply -f -   ... both CRDs
   bolna-sip-operator validate examples/           check manifests before applying them
   bolna-sip-operator validate -o yaml trunk.yaml  print them with defaults filled in
   bolna-sip-operator emulator --token dev-token   a local Bolna API for tests and demos
@@ -28,16 +29,25 @@ Run 'bolna-sip-operator COMMAND --help' for each command's options.
 """
 
 _VALIDATE_EPILOG = """\
-Checks each SipTrunk against the same schema and rules the CRD enforces, fills in the
-same defaults, and names the field and the fix for every problem. Other kinds (the
-Secrets that examples carry along) are skipped. Rules that compare with the stored
-object (provider and authType are immutable) need the apiserver and are not checked.
+Checks each SipTrunk and CarrierTrunk (by the kind of each document) against the same
+schema and rules its CRD enforces, fills in the same defaults, and names the field and
+the fix for every problem. Other kinds (the Secrets that examples carry along) are
+skipped. Rules that compare with the stored object (a SipTrunk's provider and authType
+are immutable) need the apiserver and are not checked.
 
-exit status: 0 all SipTrunks valid, 1 some invalid, 2 a file could not be read.
+exit status: 0 all trunks valid, 1 some invalid (or none found), 2 a file could not be
+read.
 
 examples:
   bolna-sip-operator validate examples/
   kubectl get siptrunk twilio -o yaml | bolna-sip-operator validate -
+  kubectl get ctrunk telnyx -o yaml | bolna-sip-operator validate -
+"""
+
+_CRD_EPILOG = """\
+The checked-in files are this output:
+  bolna-sip-operator crd > crds/siptrunk.yaml
+  bolna-sip-operator crd --kind CarrierTrunk > crds/carriertrunk.yaml
 """
 
 _EMULATOR_EPILOG = """\
@@ -104,21 +114,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    commands.add_parser(
-        "crd", help="print the SipTrunk CustomResourceDefinition as YAML",
-        description="Print the SipTrunk CRD, rendered from the operator's own models. "
-                    "The checked-in crds/siptrunk.yaml is this output.")
+    crd = commands.add_parser(
+        "crd", help="print a CustomResourceDefinition (SipTrunk, CarrierTrunk) as YAML",
+        description="Print the CRD of a kind, rendered from the operator's own models.",
+        epilog=_CRD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    crd.add_argument("--kind", type=_crd_kind, default="SipTrunk", metavar="KIND",
+                     help="SipTrunk (default), CarrierTrunk, or all (both, as one YAML "
+                          "stream); also by plural, singular or short name")
 
     validate = commands.add_parser(
-        "validate", help="check SipTrunk manifests offline, as the apiserver would",
-        description="Validate SipTrunk manifests without a cluster.",
+        "validate", help="check SipTrunk and CarrierTrunk manifests offline, as the "
+                         "apiserver would",
+        description="Validate SipTrunk and CarrierTrunk manifests without a cluster.",
         epilog=_VALIDATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     validate.add_argument("paths", nargs="+", metavar="FILE",
                           help="YAML files or directories (searched for *.yaml, *.yml); "
                                "- reads standard input")
     validate.add_argument("-o", "--output", choices=("summary", "yaml"), default="summary",
                           help="summary: one line per document (default); yaml: also print "
-                               "each valid SipTrunk with its defaults filled in")
+                               "each valid trunk with its defaults filled in")
     validate.add_argument("-q", "--quiet", action="store_true",
                           help="print only the invalid documents")
 
@@ -316,46 +330,76 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _crd() -> int:
-    from .model.crd import render_yaml
+def _crd_kind(text: str) -> str:
+    """The kind ``crd --kind`` names: a kind, its plural, singular or short name, or all."""
+    from .model import names
 
-    sys.stdout.write(render_yaml())
+    aliases = {
+        names.KIND: (names.KIND, names.PLURAL, names.SINGULAR, *names.SHORT_NAMES),
+        names.CARRIER_KIND: (names.CARRIER_KIND, names.CARRIER_PLURAL,
+                             names.CARRIER_SINGULAR, *names.CARRIER_SHORT_NAMES),
+        "all": ("all",),
+    }
+    for kind, spellings in aliases.items():
+        if text.lower() in (spelling.lower() for spelling in spellings):
+            return kind
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a kind: give {names.KIND}, {names.CARRIER_KIND} or all")
+
+
+def _crd(kind: str) -> int:
+    from .model import names
+    from .model.crd import render_carrier_yaml, render_yaml
+
+    rendered = {names.KIND: render_yaml, names.CARRIER_KIND: render_carrier_yaml}
+    if kind == "all":
+        sys.stdout.write("---\n".join(render() for render in rendered.values()))
+    else:
+        sys.stdout.write(rendered[kind]())
     return 0
 
 
 def _validate(paths: Sequence[str], output: str, quiet: bool) -> int:
-    from .model.manifest import validate_paths
+    from .model.manifest import KINDS, validate_paths
 
     try:
         reports = validate_paths(paths)
     except (OSError, UnicodeDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    invalid = 0
+    # kind: [valid, all]; None for a document that is not even a mapping, or bad YAML
+    counts: dict[str | None, list[int]] = {kind: [0, 0] for kind in (*KINDS, None)}
     for report in reports:
         if report.skipped:
             if not quiet:
-                print(f"{report.label}: skipped (not a SipTrunk)", file=sys.stderr)
-        elif report.errors:
-            invalid += 1
+                print(f"{report.label}: skipped (not a {' or '.join(KINDS)})",
+                      file=sys.stderr)
+            continue
+        counts[report.kind if report.kind in KINDS else None][1] += 1
+        if report.errors:
             count = len(report.errors)
             print(f"{report.label}: invalid, {count} error{'s' if count > 1 else ''}",
                   file=sys.stderr)
             for finding in report.errors:
                 print(f"  {finding}", file=sys.stderr)
-        elif not quiet:
-            print(f"{report.label}: valid", file=sys.stderr)
-        if report.warnings and not report.skipped:
-            for warning in report.warnings:
-                print(f"  warning: {warning}", file=sys.stderr)
+        else:
+            counts[report.kind][0] += 1
+            if not quiet:
+                print(f"{report.label}: valid", file=sys.stderr)
+        for warning in report.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
         if output == "yaml" and report.defaulted is not None:
             sys.stdout.write("---\n" + yaml.safe_dump(report.defaulted, sort_keys=False))
-    trunks = sum(1 for report in reports if not report.skipped)
-    if trunks == 0:
-        print("error: no SipTrunk documents found", file=sys.stderr)
+    if not any(total for _, total in counts.values()):
+        print(f"error: no {' or '.join(KINDS)} documents found", file=sys.stderr)
         return 1
-    print(f"{trunks - invalid} of {trunks} SipTrunks valid", file=sys.stderr)
-    return 1 if invalid else 0
+    summary = [f"{valid} of {total} {kind}s valid"
+               for kind, (valid, total) in counts.items() if total and kind is not None]
+    unreadable = counts[None][1]
+    if unreadable:
+        summary.append(f"{unreadable} unreadable document{'s' if unreadable > 1 else ''}")
+    print(", ".join(summary), file=sys.stderr)
+    return 1 if any(valid < total for valid, total in counts.values()) else 0
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -483,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     if args.command == "crd":
-        return _crd()
+        return _crd(args.kind)
     if args.command == "validate":
         return _validate(args.paths, args.output, args.quiet)
     if args.command == "emulator":

@@ -241,9 +241,10 @@ def release(admin_helm: Helm, kubectl: Kubectl, emulator: EmulatorProcess) -> Re
 def test_install_creates_every_object(admin_helm: Helm, kubectl: Kubectl,
                                       release: Release) -> None:
     """Every object of the release is stored (the apiserver validated each one), the
-    three CRDs are Established, and the notes say how to check it works."""
+    four CRDs are Established, and the notes say how to check it works."""
     kubectl.run("wait", "--for=condition=Established", "--timeout=60s",
-                "crd/siptrunks.sip.bolna.ai", "crd/clusterkopfpeerings.kopf.dev",
+                "crd/siptrunks.sip.bolna.ai", "crd/carriertrunks.sip.bolna.ai",
+                "crd/clusterkopfpeerings.kopf.dev",
                 "crd/kopfpeerings.kopf.dev")
     objects = parse(admin_helm.run("get", "manifest", release.name,
                                    "--namespace", release.namespace).stdout)
@@ -266,6 +267,7 @@ def test_install_creates_every_object(admin_helm: Helm, kubectl: Kubectl,
         ("PodDisruptionBudget", f"{fullname}-kamailio"), ("Service", f"{fullname}-metrics"),
     } <= found
     assert "kubectl get siptrunks -A -o wide" in release.install_output
+    assert "kubectl get carriertrunks -A -o wide" in release.install_output
     # Pod Security admission checks the Deployments' pod templates against "restricted"
     # (no pod runs here, so it warns rather than refuses).
     assert "PodSecurity" not in release.install_warnings, release.install_warnings
@@ -281,6 +283,11 @@ def test_service_account_may_do_its_job_and_nothing_else(kubectl: Kubectl,
         ("list", "siptrunks.sip.bolna.ai", "-A"), ("watch", "siptrunks.sip.bolna.ai", "-A"),
         ("patch", "siptrunks.sip.bolna.ai", "-n", "anywhere"),
         ("patch", "siptrunks.sip.bolna.ai", "--subresource=status", "-n", "anywhere"),
+        ("list", "carriertrunks.sip.bolna.ai", "-A"),
+        ("watch", "carriertrunks.sip.bolna.ai", "-A"),
+        ("get", "carriertrunks.sip.bolna.ai", "-n", "anywhere"),
+        ("patch", "carriertrunks.sip.bolna.ai", "-n", "anywhere"),
+        ("patch", "carriertrunks.sip.bolna.ai", "--subresource=status", "-n", "anywhere"),
         ("get", "secrets", "-n", "anywhere"), ("watch", "secrets", "-A"),
         ("patch", "secrets", "-n", "anywhere"),
         ("create", "events", "-n", "anywhere"),
@@ -298,6 +305,10 @@ def test_service_account_may_do_its_job_and_nothing_else(kubectl: Kubectl,
         ("delete", "siptrunks.sip.bolna.ai", "-n", "anywhere"),
         ("create", "siptrunks.sip.bolna.ai", "-n", "anywhere"),
         ("update", "siptrunks.sip.bolna.ai", "-n", "anywhere"),
+        ("delete", "carriertrunks.sip.bolna.ai", "-n", "anywhere"),
+        ("create", "carriertrunks.sip.bolna.ai", "-n", "anywhere"),
+        ("update", "carriertrunks.sip.bolna.ai", "-n", "anywhere"),
+        ("update", "carriertrunks.sip.bolna.ai", "--subresource=status", "-n", "anywhere"),
         ("list", "configmaps", "-n", ns), ("create", "configmaps", "-n", ns),
         ("patch", "configmaps/other", "-n", ns), ("get", "configmaps/kube-root-ca.crt", "-n", ns),
         ("list", "endpointslices.discovery.k8s.io", "-n", "default"),
@@ -383,6 +394,8 @@ def test_operator_works_on_the_charts_rbac_in_listed_namespaces(
     assert can(kubectl, release, "get", "secrets", "-n", watched[0])
     assert not can(kubectl, release, "get", "secrets", "-n", release.namespace)
     assert not can(kubectl, release, "list", "siptrunks.sip.bolna.ai", "-A")
+    assert not can(kubectl, release, "list", "carriertrunks.sip.bolna.ai", "-A")
+    assert can(kubectl, release, "list", "carriertrunks.sip.bolna.ai", "-n", watched[0])
 
     operator = run_operator(kubectl, control_plane, release, tmp_path)
     try:

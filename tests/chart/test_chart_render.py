@@ -45,6 +45,7 @@ LISTS = f"{FULLNAME}-kamailio-lists"
 KAMAILIO = f"{FULLNAME}-kamailio"
 LUA = (REPO / "deploy" / "argocd" / "siptrunk-health.lua").read_text(encoding="utf-8")
 HEALTH_KEY = "resource.customizations.health.sip.bolna.ai_SipTrunk"
+CARRIER_HEALTH_KEY = "resource.customizations.health.sip.bolna.ai_CarrierTrunk"
 
 # ---- what the operator's ServiceAccount may do, as (group, resource, verb, name) -----
 
@@ -57,6 +58,8 @@ def _grants(group: str, resource: str, verbs: str, name: str = "") -> set[Grant]
 
 TRUNKS = (_grants("sip.bolna.ai", "siptrunks", "get list watch patch")
           | _grants("sip.bolna.ai", "siptrunks/status", "patch")
+          | _grants("sip.bolna.ai", "carriertrunks", "get list watch patch")
+          | _grants("sip.bolna.ai", "carriertrunks/status", "patch")
           | _grants("", "secrets", "get list watch patch")
           | _grants("", "events", "create patch")
           | _grants("events.k8s.io", "events", "create patch"))
@@ -589,6 +592,7 @@ def test_chart_files_are_the_repository_files(helm: Helm, defaults: Manifests,
     """The CRD, kamailio.cfg and the Argo CD Lua in the chart are relative symlinks to
     the repository's files; helm template and helm package carry their exact bytes."""
     links = {"crds/siptrunk.yaml": REPO / "crds" / "siptrunk.yaml",
+             "crds/carriertrunk.yaml": REPO / "crds" / "carriertrunk.yaml",
              "files/kamailio.cfg": REPO / "deploy" / "kamailio" / "kamailio.cfg",
              "files/siptrunk-health.lua": REPO / "deploy" / "argocd" / "siptrunk-health.lua"}
     for inside, target in links.items():
@@ -596,9 +600,10 @@ def test_chart_files_are_the_repository_files(helm: Helm, defaults: Manifests,
         assert link.is_symlink() and not Path(link.readlink()).is_absolute(), inside
         assert link.resolve() == target.resolve()
 
-    crd_text = (REPO / "crds" / "siptrunk.yaml").read_text(encoding="utf-8")
     with_crds = helm.template("--include-crds")
-    assert yaml.safe_load(crd_text) in with_crds.of_kind("CustomResourceDefinition")
+    for crd_file in ("siptrunk.yaml", "carriertrunk.yaml"):
+        crd_text = (REPO / "crds" / crd_file).read_text(encoding="utf-8")
+        assert yaml.safe_load(crd_text) in with_crds.of_kind("CustomResourceDefinition")
     cfg = (REPO / "deploy" / "kamailio" / "kamailio.cfg").read_text(encoding="utf-8")
     config = defaults.one("ConfigMap", f"{FULLNAME}-kamailio-config")
     assert config["data"]["kamailio.cfg"] == cfg
@@ -633,10 +638,25 @@ def test_argocd_health_check(defaults: Manifests, helm: Helm) -> None:
     rendered = helm.template(values={"argocd.configMap.enabled": True})
     argocd_cm = rendered.one("ConfigMap", "argocd-cm", "argocd")
     assert argocd_cm["metadata"]["labels"]["app.kubernetes.io/part-of"] == "argocd"
-    assert argocd_cm["data"][HEALTH_KEY] == LUA
+    assert argocd_cm["data"] == {HEALTH_KEY: LUA, CARRIER_HEALTH_KEY: LUA}, (
+        "one Lua for both kinds: they carry the same conditions")
     patch = yaml.safe_load((REPO / "deploy" / "argocd" / "argocd-cm-patch.yaml").read_text(
         encoding="utf-8"))
-    assert patch["data"][HEALTH_KEY] == LUA
+    assert patch["data"] == {HEALTH_KEY: LUA, CARRIER_HEALTH_KEY: LUA}
+    without = helm.template(values={"argocd.configMap.enabled": True,
+                                    "argocd.healthCheck.enabled": False})
+    assert not without.one("ConfigMap", "argocd-cm", "argocd").get("data")
+
+
+def test_readme_and_chart_yaml_name_both_kinds() -> None:
+    """Where the chart's documents list the kinds, CarrierTrunk is there too."""
+    readme = (CHART / "README.md").read_text(encoding="utf-8")
+    for text in ("`CarrierTrunk` CRD", "crds/carriertrunk.yaml", "`carriertrunks/status`",
+                 CARRIER_HEALTH_KEY):
+        assert text in readme, text
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    crds = yaml.safe_load(chart["annotations"]["artifacthub.io/crds"])
+    assert [c["name"] for c in crds] == ["siptrunks.sip.bolna.ai", "carriertrunks.sip.bolna.ai"]
 
 
 def test_argocd_application_example() -> None:

@@ -1,4 +1,5 @@
-"""What a real kube-apiserver says about a SipTrunk: a verdict the tests can compare.
+"""What a real kube-apiserver says about a SipTrunk or a CarrierTrunk: a verdict the
+tests can compare.
 
 Creates are dry runs (``dryRun=All``) with strict field validation, as ``kubectl apply``
 does by default: the apiserver decodes, prunes, defaults and validates (schema and CEL)
@@ -17,6 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "sip.bolna.ai", "v1alpha1", "siptrunks"
+CARRIER_PLURAL = "carriertrunks"
 _UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
 
 
@@ -46,38 +48,40 @@ def names_field(paths: set[str], path: str) -> bool:
 
 
 class Trunks:
-    """SipTrunk calls on the official client, typed (the client returns ``object``)."""
+    """SipTrunk calls (or, with ``plural="carriertrunks"``, CarrierTrunk calls) on the
+    official client, typed (the client returns ``object``)."""
 
-    def __init__(self, api: client.CustomObjectsApi) -> None:
+    def __init__(self, api: client.CustomObjectsApi, plural: str = PLURAL) -> None:
         self.api = api
+        self.plural = plural
 
     def create(self, namespace: str, document: dict[str, Any]) -> dict[str, Any]:
         """Create a SipTrunk and return it as stored."""
         return cast(dict[str, Any], self.api.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, document, field_validation="Strict"))
+            GROUP, VERSION, namespace, self.plural, document, field_validation="Strict"))
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         """Read a SipTrunk."""
         return cast(dict[str, Any], self.api.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name))
+            GROUP, VERSION, namespace, self.plural, name))
 
     def patch(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch a SipTrunk's main resource."""
         return cast(dict[str, Any], self.api.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, body))
+            GROUP, VERSION, namespace, self.plural, name, body))
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]
                      ) -> dict[str, Any]:
         """Merge-patch the status subresource, as the operator does."""
         return cast(dict[str, Any], self.api.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status}))
+            GROUP, VERSION, namespace, self.plural, name, {"status": status}))
 
     def dry_run_create(self, document: dict[str, Any], namespace: str = "default"
                        ) -> Verdict:
         """Ask the apiserver to create the object without storing it."""
         try:
             stored = self.api.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, document, dry_run="All",
+                GROUP, VERSION, namespace, self.plural, document, dry_run="All",
                 field_validation="Strict")
         except ApiException as error:
             return rejection(error)

@@ -1,4 +1,5 @@
-"""A real kube-apiserver and etcd for the whole session, with the SipTrunk CRD installed.
+"""A real kube-apiserver and etcd for the whole session, with the SipTrunk and
+CarrierTrunk CRDs installed.
 
 No skips: when the control plane cannot start (binaries missing, a port taken, a crash)
 the tests error, and so does the suite. ``hack/setup.sh`` builds the binaries once per
@@ -15,11 +16,12 @@ from kubernetes import client
 
 from bolna_devenv.control_plane import ControlPlane, find_kubectl
 from bolna_devenv.kube_client import admin_api_client
-from tests.integration.apiserver import Trunks, create_namespace
+from tests.integration.apiserver import CARRIER_PLURAL, Trunks, create_namespace
 from tests.kubectl import Kubectl
 
 REPO = Path(__file__).parents[2]
 CRD_FILE = REPO / "crds" / "siptrunk.yaml"
+CARRIER_CRD_FILE = REPO / "crds" / "carriertrunk.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +41,10 @@ def kubectl(control_plane: ControlPlane) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def crd(kubectl: Kubectl) -> None:
-    """The checked-in CRD, applied and Established."""
-    kubectl.run("apply", "-f", str(CRD_FILE))
+    """The checked-in CRDs (SipTrunk and CarrierTrunk), applied and Established."""
+    kubectl.run("apply", "-f", str(CRD_FILE), "-f", str(CARRIER_CRD_FILE))
     kubectl.run("wait", "--for=condition=Established", "--timeout=60s",
-                "crd/siptrunks.sip.bolna.ai")
+                "crd/siptrunks.sip.bolna.ai", "crd/carriertrunks.sip.bolna.ai")
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +58,12 @@ def api_client(control_plane: ControlPlane, crd: None) -> Iterator[client.ApiCli
 def trunks(api_client: client.ApiClient) -> Trunks:
     """SipTrunk calls on the test apiserver."""
     return Trunks(client.CustomObjectsApi(api_client))
+
+
+@pytest.fixture(scope="session")
+def carrier_trunks(api_client: client.ApiClient) -> Trunks:
+    """CarrierTrunk calls on the test apiserver."""
+    return Trunks(client.CustomObjectsApi(api_client), plural=CARRIER_PLURAL)
 
 
 @pytest.fixture

@@ -25,16 +25,23 @@ EXAMPLES = sorted((Path(__file__).parents[2] / "examples").rglob("*.yaml"))
 
 
 def _trunks(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "SipTrunk"]
+    return [d for d in yaml.safe_load_all(path.read_text())
+            if d and d["kind"] in ("SipTrunk", "CarrierTrunk")]
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", EXAMPLES,
+                         ids=lambda p: f"{p.parent.name}-{p.stem}" if p.parent.name in (
+                             "carriertrunk", "local", "kind") else p.stem)
 def test_example_is_applied_by_kubectl_and_stored_with_the_validators_defaults(
         example: Path, kubectl: Kubectl, namespace: str,
-        trunks: Trunks) -> None:
+        trunks: Trunks, carrier_trunks: Trunks) -> None:
+    """Every example, SipTrunks and CarrierTrunks (examples/carriertrunk/) alike."""
     kubectl.run("apply", "-n", namespace, "-f", str(example))
-    for document in _trunks(example):
-        stored = trunks.get(namespace, document["metadata"]["name"])
+    documents = _trunks(example)
+    assert documents, f"{example} holds no trunk"
+    for document in documents:
+        api = carrier_trunks if document["kind"] == "CarrierTrunk" else trunks
+        stored = api.get(namespace, document["metadata"]["name"])
         expected = validate_document(document).defaulted
         assert expected is not None
         assert stored["spec"] == expected["spec"]

@@ -1,6 +1,11 @@
-"""What Argo CD and kstatus (Flux) say about SipTrunk objects shaped as the operator
-writes them, from the engines' own code (``tests/gitops.py``: one run of the Go program
-``gitops-judge`` for the whole table).
+"""What Argo CD and kstatus (Flux) say about SipTrunk and CarrierTrunk objects shaped as
+the operator writes them, from the engines' own code (``tests/gitops.py``: one run of
+the Go program ``gitops-judge`` per kind for the whole table).
+
+CarrierTrunk has SipTrunk's conditions and ``observedGeneration``, so it gets the same
+health Lua (under its own argocd-cm key) and the same table, with the kind's name in
+kstatus' messages; its two health truths (``status.bolna`` and the gateways) reach Argo
+CD only through the conditions the operator derives from them.
 
 What each engine reads, in the versions pinned in ``hack/tools/gitops-judge/go.mod``:
 
@@ -80,8 +85,9 @@ def _with(conditions: dict[str, tuple[str, str, str]], **status: Any) -> dict[st
     return obj
 
 
-def _changed(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
-    obj = copy.deepcopy(READY)
+def _changed(change: Callable[[dict[str, Any]], object],
+             base: dict[str, Any] = READY) -> dict[str, Any]:
+    obj = copy.deepcopy(base)
     change(obj)
     return obj
 
@@ -164,12 +170,42 @@ CASES = [
 ]
 
 
+def _as_carrier_trunk(obj: dict[str, Any]) -> dict[str, Any]:
+    """The same object as a CarrierTrunk, with the status fields only that kind has."""
+    carrier = copy.deepcopy(obj)
+    carrier["kind"] = "CarrierTrunk"
+    carrier["spec"] = {"preset": "twilio"}
+    if carrier.get("status", {}).get("trunkId"):
+        carrier["status"]["bolna"] = {"health": "Healthy", "reportedHealth": "healthy",
+                                      "activeCalls": 2}
+    return carrier
+
+
+CARRIER_CASES = [
+    Case(case.id, _as_carrier_trunk(case.obj),
+         kstatus=(case.kstatus[0], case.kstatus[1].replace("SipTrunk", "CarrierTrunk")),
+         argocd=case.argocd)
+    for case in CASES
+] + [
+    # Bolna's own health is not a condition: a Ready trunk whose calls have been failing
+    # is Healthy to both engines until the operator's conditions say otherwise.
+    Case("bolna-degraded-while-ready",
+         _changed(lambda o: o["status"].update(bolna={"health": "Degraded",
+                                                      "reportedHealth": "degraded"}),
+                  _as_carrier_trunk(READY)),
+         kstatus=("Current", "Resource is Ready"),
+         argocd=("Healthy", "Bolna and Kamailio match spec; 2/2 gateways answer OPTIONS")),
+]
+
+
 @functools.cache
-def judgements() -> dict[str, Judgement]:
-    """Both engines on every case, from one run of gitops-judge (a missing binary fails
-    each test that asks, with the command that builds it)."""
-    return dict(zip([case.id for case in CASES], judge([case.obj for case in CASES]),
-                    strict=True))
+def judgements(kind: str = "SipTrunk") -> dict[str, Judgement]:
+    """Both engines on every case of a kind, from one run of gitops-judge with the health
+    Lua installed for that kind (a missing binary fails each test that asks, with the
+    command that builds it)."""
+    cases = CARRIER_CASES if kind == "CarrierTrunk" else CASES
+    return dict(zip([case.id for case in cases],
+                    judge([case.obj for case in cases], kind=kind), strict=True))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -184,6 +220,29 @@ def test_kstatus(case: Case) -> None:
     result = judgements()[case.id]
     assert not result.errors
     assert result.kstatus == case.kstatus
+
+
+@pytest.mark.parametrize("case", CARRIER_CASES, ids=[case.id for case in CARRIER_CASES])
+def test_carrier_trunk_argocd_health(case: Case) -> None:
+    result = judgements("CarrierTrunk")[case.id]
+    assert not result.errors
+    assert result.argocd == case.argocd
+
+
+@pytest.mark.parametrize("case", CARRIER_CASES, ids=[case.id for case in CARRIER_CASES])
+def test_carrier_trunk_kstatus(case: Case) -> None:
+    result = judgements("CarrierTrunk")[case.id]
+    assert not result.errors
+    assert result.kstatus == case.kstatus
+
+
+def test_the_health_check_is_installed_per_kind() -> None:
+    """Argo CD runs a health Lua only for the group/kind it is installed under: a
+    CarrierTrunk judged with the SipTrunk key alone gets no verdict from it."""
+    (with_own_key,) = judge([_as_carrier_trunk(READY)], kind="CarrierTrunk")
+    (with_sip_key_only,) = judge([_as_carrier_trunk(READY)], kind="SipTrunk")
+    assert with_own_key.argocd.status == "Healthy"
+    assert with_sip_key_only.argocd != with_own_key.argocd
 
 
 def test_a_lua_error_is_unknown_in_argocd() -> None:

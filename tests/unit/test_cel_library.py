@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bolna_sip_operator.model.cel_library import is_cidr, is_ip, matches
+from bolna_sip_operator.model.cel_library import (
+    ip_family,
+    is_cidr,
+    is_ip,
+    masked_cidr,
+    matches,
+)
 
 
 @pytest.mark.parametrize("text", [
@@ -43,3 +49,25 @@ def test_matches_dollar_does_not_match_before_a_trailing_newline() -> None:
     assert matches("abc", "^[a-z]+$")
     assert not matches("abc\n", "^[a-z]+$")
     assert matches("xabcx", "abc")
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("10.1.2.3/8", "10.0.0.0/8"), ("10.0.0.0/8", "10.0.0.0/8"), ("1.2.3.4/32", "1.2.3.4/32"),
+    ("0.0.0.0/0", "0.0.0.0/0"), ("FE80::1/64", "fe80::/64"), ("2001:db8::1/128", "2001:db8::1/128"),
+])
+def test_masked_cidr_clears_host_bits_and_compares_by_value(text: str, masked: str) -> None:
+    assert str(masked_cidr(text)) == masked
+    assert masked_cidr(text) == masked_cidr(masked)
+
+
+@pytest.mark.parametrize("text", ["10.0.0.0", "10.0.0.0/08", "::ffff:10.0.0.0/104", "x"])
+def test_masked_cidr_fails_where_cidr_fails(text: str) -> None:
+    with pytest.raises(ValueError, match="cidr"):
+        masked_cidr(text)
+
+
+def test_ip_family() -> None:
+    assert ip_family("203.0.113.10") == 4
+    assert (ip_family("::1"), ip_family("::1.2.3.4")) == (6, 6)
+    with pytest.raises(ValueError, match="ip"):
+        ip_family("::ffff:1.2.3.4")

@@ -32,10 +32,13 @@ def test_valid_manifest_is_accepted(name: str) -> None:
     assert report.defaulted is not None
 
 
-def test_every_example_is_a_valid_sip_trunk_with_its_secrets_skipped() -> None:
+def test_every_example_is_a_valid_trunk_with_its_secrets_skipped() -> None:
     reports = validate_paths([str(EXAMPLES)])
     trunks = [r for r in reports if not r.skipped]
-    assert len(trunks) == 7  # four for real carriers, two in examples/local/, one in kind/
+    # SipTrunks: four for real carriers, two in examples/local/, one in kind/;
+    # CarrierTrunks: three in examples/carriertrunk/, one in kind/
+    assert [r.kind for r in trunks].count("SipTrunk") == 7
+    assert [r.kind for r in trunks].count("CarrierTrunk") == 4
     assert all(r.valid for r in trunks), [str(e) for r in trunks for e in r.errors]
     assert {r.kind for r in reports if r.skipped} == {"Secret"}
 

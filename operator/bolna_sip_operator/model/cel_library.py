@@ -54,6 +54,23 @@ def is_ip_or_cidr(text: str) -> bool:
     return is_ip(text) or is_cidr(text)
 
 
+def ip_family(text: str) -> int:
+    """``ip(text).family()``: 4 or 6. ``ip()`` fails on what ``isIP`` rejects; so does this."""
+    address = parse_ip(text)
+    if address is None:
+        raise ValueError(f"ip(): not an IP address: {text!r}")
+    return address.version
+
+
+def masked_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``cidr(text).masked()``: the block with its host bits cleared. Compared by value,
+    as CEL compares two ``net.CIDR`` values. ``cidr()`` fails on what ``isCIDR`` rejects;
+    so does this."""
+    if not is_cidr(text):
+        raise ValueError(f"cidr(): not a CIDR block: {text!r}")
+    return ipaddress.ip_network(text, strict=False)
+
+
 def matches(text: str, pattern: str) -> bool:
     """``text.matches(pattern)``: RE2 semantics, a search anchored only by ``^`` and ``$``.
 

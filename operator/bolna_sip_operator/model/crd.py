@@ -1,11 +1,14 @@
-"""Render the SipTrunk CRD from the pydantic models.
+"""Render the SipTrunk and CarrierTrunk CRDs from the pydantic models.
 
-The models in ``spec.py`` and ``status.py`` are the API's single source of truth; this
-module turns their JSON schema into a structural OpenAPI v3 schema as the apiserver wants
-it: ``$ref`` inlined, ``Optional[X]`` as plain X (absent is how Kubernetes says "not
-set"; the apiserver prunes nulls), no ``title`` or ``additionalProperties``, and keys in
-a stable, readable order so the checked-in ``crds/siptrunk.yaml`` diffs cleanly.
-A test regenerates it and fails when the checked-in file is stale.
+The models in ``spec.py`` and ``status.py`` (SipTrunk) and ``carrier_spec.py`` and
+``carrier_status.py`` (CarrierTrunk) are the API's single source of truth; this module
+turns their JSON schema into a structural OpenAPI v3 schema as the apiserver wants it:
+``$ref`` inlined, ``Optional[X]`` as plain X (absent is how Kubernetes says "not set";
+the apiserver prunes nulls), no ``title`` or ``additionalProperties``, and keys in a
+stable, readable order so the checked-in ``crds/siptrunk.yaml`` and
+``crds/carriertrunk.yaml`` diff cleanly. Tests regenerate them and fail when a
+checked-in file is stale. Both kinds go through the same functions, so they are
+documented, defaulted and bounded alike.
 
 Every field's description ends with what the schema says of it (allowed values,
 default, range, length, item count), written here from the same schema the apiserver
@@ -25,6 +28,8 @@ import yaml
 from pydantic import BaseModel
 
 from . import names
+from .carrier_spec import CARRIER_OBJECT_RULES, CarrierTrunkSpec
+from .carrier_status import CarrierTrunkStatus
 from .spec import OPERATOR_DEFAULT, SipTrunkSpec
 from .status import SipTrunkStatus
 
@@ -42,6 +47,11 @@ _HEADER = (
     "# Generated from operator/bolna_sip_operator/model by `bolna-sip-operator crd`.\n"
     "# Do not edit by hand: change the models, then run\n"
     "#   bolna-sip-operator crd > crds/siptrunk.yaml\n"
+)
+_CARRIER_HEADER = (
+    "# Generated from operator/bolna_sip_operator/model by `bolna-sip-operator crd`.\n"
+    "# Do not edit by hand: change the models, then run\n"
+    "#   bolna-sip-operator crd --kind CarrierTrunk > crds/carriertrunk.yaml\n"
 )
 
 
@@ -223,6 +233,79 @@ def printer_columns() -> list[Schema]:
     ]
 
 
+def carrier_printer_columns() -> list[Schema]:
+    """What ``kubectl get carriertrunks`` shows: Ready, then the two health truths side
+    by side (Bolna's call-outcome health, the SIP edge's gateway probes), then as
+    SipTrunk's. ``priority: 1`` columns only with -o wide."""
+    return [
+        _condition_column("Ready", "status", "Whether the trunk is ready for calls."),
+        {"name": "Bolna", "type": "string", "jsonPath": ".status.bolna.health",
+         "description": "Bolna's own call-outcome health of the trunk."},
+        {"name": "Gateways", "type": "string", "jsonPath": ".status.healthyGateways",
+         "description": "Gateways answering the SIP edge's OPTIONS, out of all."},
+        {"name": "Calls", "type": "integer", "jsonPath": ".status.bolna.activeCalls",
+         "priority": 1, "description": "Calls on the trunk now, as Bolna reports them."},
+        {"name": "Trunk-ID", "type": "string", "jsonPath": ".status.trunkId",
+         "description": "Bolna's ID of the trunk."},
+        {"name": "Gen", "type": "integer", "jsonPath": ".metadata.generation",
+         "description": "The spec's generation."},
+        {"name": "Observed", "type": "integer", "jsonPath": ".status.observedGeneration",
+         "description": ("The generation the status describes; behind Gen: the operator "
+                         "has not looked at the newest spec yet.")},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def _definition(*, kind: str, plural: str, singular: str, short_names: tuple[str, ...],
+                crd_name: str, root: Schema, columns: list[Schema],
+                selectable: list[str]) -> Schema:
+    """The CRD around a root schema: one shape for both kinds."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": crd_name},
+        "spec": {
+            "group": names.GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
+                "categories": list(names.CATEGORIES),
+            },
+            "scope": "Namespaced",
+            "versions": [{
+                "name": names.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "selectableFields": [{"jsonPath": path} for path in selectable],
+                "schema": {"openAPIV3Schema": root},
+            }],
+        },
+    }
+
+
+def _root(*, kind: str, description: str, spec_schema: Schema, status_schema: Schema
+          ) -> Schema:
+    """The object's schema: apiVersion, kind, metadata, spec and the defaulted status."""
+    return {
+        "description": description,
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": (
+                f"The versioned schema of this object: {names.API_VERSION}.")},
+            "kind": {"type": "string", "description": f"{kind}."},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": _default_unobserved(status_schema),
+        },
+    }
+
+
 def custom_resource_definition() -> Schema:
     """The SipTrunk CRD as a dict, ready for YAML or the apiextensions API."""
     spec_schema = structural_schema(SipTrunkSpec)
@@ -233,56 +316,56 @@ def custom_resource_definition() -> Schema:
     status_schema["description"] = (
         "What the operator observed in Bolna and on the SIP edge. Written by the "
         "operator only.")
-    status_schema = _default_unobserved(status_schema)
-    root: Schema = {
-        "description": (
+    root = _root(
+        kind=names.KIND,
+        description=(
             "SipTrunk connects a carrier's SIP trunk (Twilio, Plivo, Telnyx, Vonage, ...) "
             "to Bolna. The operator keeps Bolna's trunk and phone numbers equal to spec, "
             "loads the gateways into every Kamailio replica as one dispatcher set, and "
             "reports gateway health and conditions in status."),
-        "type": "object",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string", "description": (
-                "The versioned schema of this object: sip.bolna.ai/v1alpha1.")},
-            "kind": {"type": "string", "description": "SipTrunk."},
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
-        },
-    }
-    root = documented(root)
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": names.CRD_NAME},
-        "spec": {
-            "group": names.GROUP,
-            "names": {
-                "kind": names.KIND,
-                "listKind": f"{names.KIND}List",
-                "plural": names.PLURAL,
-                "singular": names.SINGULAR,
-                "shortNames": list(names.SHORT_NAMES),
-                "categories": list(names.CATEGORIES),
-            },
-            "scope": "Namespaced",
-            "versions": [{
-                "name": names.VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": printer_columns(),
-                "selectableFields": [{"jsonPath": ".spec.provider"},
-                                     {"jsonPath": ".spec.authType"}],
-                "schema": {"openAPIV3Schema": root},
-            }],
-        },
-    }
+        spec_schema=spec_schema, status_schema=status_schema)
+    return _definition(
+        kind=names.KIND, plural=names.PLURAL, singular=names.SINGULAR,
+        short_names=names.SHORT_NAMES, crd_name=names.CRD_NAME, root=documented(root),
+        columns=printer_columns(), selectable=[".spec.provider", ".spec.authType"])
+
+
+def carrier_custom_resource_definition() -> Schema:
+    """The CarrierTrunk CRD as a dict, ready for YAML or the apiextensions API."""
+    spec_schema = structural_schema(CarrierTrunkSpec)
+    spec_schema["description"] = (
+        "The desired trunk: every setting of Bolna's /trunk API, its gateways, carrier "
+        "IPs and numbers, plus the operator's own (secret references, deletionPolicy).")
+    status_schema = structural_schema(CarrierTrunkStatus, keep_defaults=False)
+    status_schema["description"] = (
+        "What the operator observed in Bolna and on the SIP edge. Written by the "
+        "operator only.")
+    root = _root(
+        kind=names.CARRIER_KIND,
+        description=(
+            "CarrierTrunk connects one carrier (Telnyx, Twilio, Plivo, Exotel, Vobiz, "
+            "Vonage, ...) to Bolna's SIP trunks (Bolna's /trunk API). The operator keeps "
+            "Bolna's trunk, gateways, carrier IPs and numbers equal to spec, loads the "
+            "gateways into every Kamailio replica as one dispatcher set, and reports "
+            "Bolna's health, gateway health and conditions in status."),
+        spec_schema=spec_schema, status_schema=status_schema)
+    root["x-kubernetes-validations"] = [rule.to_schema() for rule in CARRIER_OBJECT_RULES]
+    return _definition(
+        kind=names.CARRIER_KIND, plural=names.CARRIER_PLURAL,
+        singular=names.CARRIER_SINGULAR, short_names=names.CARRIER_SHORT_NAMES,
+        crd_name=names.CARRIER_CRD_NAME, root=documented(root),
+        columns=carrier_printer_columns(), selectable=[".spec.preset"])
 
 
 def render_yaml() -> str:
     """The CRD as the YAML checked in at ``crds/siptrunk.yaml``."""
-    body = yaml.safe_dump(custom_resource_definition(), sort_keys=False, width=100,
-                          allow_unicode=True)
-    return _HEADER + body
+    return _HEADER + _dump(custom_resource_definition())
+
+
+def render_carrier_yaml() -> str:
+    """The CarrierTrunk CRD as the YAML checked in at ``crds/carriertrunk.yaml``."""
+    return _CARRIER_HEADER + _dump(carrier_custom_resource_definition())
+
+
+def _dump(crd: Schema) -> str:
+    return yaml.safe_dump(crd, sort_keys=False, width=100, allow_unicode=True)

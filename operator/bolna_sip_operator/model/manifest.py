@@ -1,20 +1,22 @@
-"""Offline validation of SipTrunk manifests: the apiserver's verdict, before applying.
+"""Offline validation of SipTrunk and CarrierTrunk manifests: the apiserver's verdict,
+before applying.
 
 ``bolna-sip-operator validate`` runs this. It reads YAML the way kubectl does (YAML 1.1,
-so an unquoted ``no`` is a boolean), checks each SipTrunk document against the same
-models and the same rules that the CRD is rendered from, and fills in the same defaults.
-Errors name the field by the apiserver's path (``spec.gateways[0].port``) and say what
-to write instead; YAML traps get a hint in plain words.
+so an unquoted ``no`` is a boolean), checks each SipTrunk or CarrierTrunk document (by
+its ``kind``) against the same models and the same rules that its CRD is rendered from,
+and fills in the same defaults. Errors name the field by the apiserver's path
+(``spec.gateways[0].port``) and say what to write instead; YAML traps get a hint in
+plain words.
 
 Documents of other kinds (the Secrets that examples carry along) are reported as skipped.
-Rules that compare with the stored object (immutable ``provider`` and ``authType``) need
-the apiserver and are not checked here.
+Rules that compare with the stored object (SipTrunk's immutable ``provider`` and
+``authType``) need the apiserver and are not checked here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from . import names
+from .carrier_spec import (
+    DESTINATION_KEY,
+    E164,
+    CarrierTrunkSpec,
+    carrier_spec_violations,
+    object_name_violations,
+)
 from .rules import Violation
 from .spec import (
     CODEC_LIST,
@@ -51,6 +60,9 @@ _PATTERN_MEANINGS = {
     SIP_USERNAME: "a SIP username without spaces, ':' or '@'",
     DNS_SUBDOMAIN: "a Kubernetes object name: lowercase letters, digits, '-' and '.'",
     SECRET_KEY: "a Secret key: letters, digits, '-', '_' and '.'",
+    E164: "an E.164 number: a + then 7 to 15 digits, e.g. \"+14155550123\"",
+    DESTINATION_KEY: ("the called number as the carrier sends it, without a leading +, "
+                      "spaces or control characters, e.g. \"14155550123\""),
 }
 _YAML_BOOLEAN_HINT = (
     "YAML reads unquoted yes/no/on/off/true/false as booleans: put the value in quotes, "
@@ -58,6 +70,12 @@ _YAML_BOOLEAN_HINT = (
 _YAML_NUMBER_HINT = (
     "YAML reads unquoted digits as a number (a leading + or 0 is lost): put the value "
     "in quotes, e.g. phoneNumber: \"919876543210\"")
+_CARRIER_BOOLEAN_HINT = (
+    "YAML reads unquoted yes/no/on/off/true/false as booleans: put the value in quotes, "
+    "e.g. name: \"on\"")
+_CARRIER_NUMBER_HINT = (
+    "YAML reads unquoted digits as a number (a leading + or 0 is lost): put the value "
+    "in quotes, e.g. e164: \"+14155550123\"")
 _DNS_SUBDOMAIN_MAX = 253
 _TOP_LEVEL_FIELDS = {"apiVersion", "kind", "metadata", "spec", "status"}
 
@@ -75,11 +93,11 @@ class DocumentReport:
     """Legal but probably unintended, e.g. a key given twice in one YAML mapping."""
     skipped: bool = False
     defaulted: dict[str, Any] | None = None
-    """The SipTrunk as the apiserver would store it (defaults filled in), when valid."""
+    """The trunk as the apiserver would store it (defaults filled in), when valid."""
 
     @property
     def valid(self) -> bool:
-        """True for a SipTrunk with no errors (a skipped document is neither)."""
+        """True for a trunk with no errors (a skipped document is neither)."""
         return not self.skipped and not self.errors
 
     @property
@@ -172,7 +190,8 @@ def validate_document(document: Any, source: str = "<object>", index: int = 0
     metadata = document.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
         report.name = metadata["name"]
-    if report.kind != names.KIND:
+    kind = _KINDS.get(report.kind or "")
+    if kind is None:
         report.skipped = True
         return report
     if document.get("apiVersion") != names.API_VERSION:
@@ -183,14 +202,17 @@ def validate_document(document: Any, source: str = "<object>", index: int = 0
     report.errors.extend(_metadata_findings(metadata))
     spec = _without_nulls(document.get("spec"))
     if spec is None:
-        report.errors.append(Violation("spec", "Required value: a SipTrunk needs a spec"))
+        report.errors.append(Violation("spec", f"Required value: a {kind.kind} needs a spec"))
         return report
-    spec_findings, parsed = check_spec(spec)
+    spec_findings, parsed = kind.check(spec)
     report.errors.extend(spec_findings)
+    if parsed is not None:
+        object_name = report.name if isinstance(metadata, dict) else None
+        report.errors.extend(kind.object_findings(parsed, object_name))
     if parsed is not None and not report.errors:
         report.defaulted = {
             "apiVersion": names.API_VERSION,
-            "kind": names.KIND,
+            "kind": kind.kind,
             "metadata": metadata,
             "spec": as_stored(parsed),
         }
@@ -222,13 +244,59 @@ def _stored_value(value: Any) -> Any:
 
 
 def check_spec(spec: Any) -> tuple[list[Violation], SipTrunkSpec | None]:
-    """Parse a spec and check its cross-field rules; the findings, and the spec if valid."""
+    """Parse a SipTrunk spec and check its cross-field rules; the findings, and the spec
+    if valid."""
     try:
         parsed = SipTrunkSpec.model_validate(spec)
     except ValidationError as error:
-        return [_finding(detail) for detail in error.errors()], None
+        return [_finding(detail, _SIP_TRUNK) for detail in error.errors()], None
     findings = spec_violations(parsed)
     return findings, (parsed if not findings else None)
+
+
+def check_carrier_spec(spec: Any) -> tuple[list[Violation], CarrierTrunkSpec | None]:
+    """Parse a CarrierTrunk spec and check its cross-field rules; the findings, and the
+    spec if valid. Rules on the whole object (see ``carrier_spec.CARRIER_OBJECT_RULES``)
+    need its metadata and are checked by ``validate_document``."""
+    try:
+        parsed = CarrierTrunkSpec.model_validate(spec)
+    except ValidationError as error:
+        return [_finding(detail, _CARRIER_TRUNK) for detail in error.errors()], None
+    findings = carrier_spec_violations(parsed)
+    return findings, (parsed if not findings else None)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between the kinds when validating: the checks and the words."""
+
+    kind: str
+    singular: str
+    check: Callable[[Any], tuple[list[Violation], BaseModel | None]]
+    object_findings: Callable[[Any, str | None], list[Violation]]
+    """Rules on the whole object: the parsed spec against the object's name."""
+    boolean_hint: str
+    number_hint: str
+    password_ref_example: str
+
+
+def _no_object_rules(spec: Any, object_name: str | None) -> list[Violation]:
+    return []
+
+
+_SIP_TRUNK = _Kind(
+    kind=names.KIND, singular=names.SINGULAR, check=check_spec,
+    object_findings=_no_object_rules, boolean_hint=_YAML_BOOLEAN_HINT,
+    number_hint=_YAML_NUMBER_HINT,
+    password_ref_example="authPasswordSecretRef: {name: <secret>, key: <key>}")
+_CARRIER_TRUNK = _Kind(
+    kind=names.CARRIER_KIND, singular=names.CARRIER_SINGULAR, check=check_carrier_spec,
+    object_findings=object_name_violations, boolean_hint=_CARRIER_BOOLEAN_HINT,
+    number_hint=_CARRIER_NUMBER_HINT,
+    password_ref_example="authPasswordSecretRef: {name: <secret>} (key: password by default)")
+_KINDS = {kind.kind: kind for kind in (_SIP_TRUNK, _CARRIER_TRUNK)}
+KINDS = tuple(_KINDS)
+"""The kinds ``validate`` checks; documents of any other kind are skipped."""
 
 
 def _metadata_findings(metadata: Any) -> Iterator[Violation]:
@@ -269,45 +337,45 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _finding(detail: ErrorDetails) -> Violation:
+def _finding(detail: ErrorDetails, kind: _Kind) -> Violation:
     """Turn a pydantic error into the message a user can act on."""
     path = _field_path(tuple(detail["loc"]))
     value = detail.get("input")
-    kind = detail["type"]
+    error = detail["type"]
     field_name = str(detail["loc"][-1]) if detail["loc"] else "spec"
-    if kind == "missing":
+    if error == "missing":
         return Violation(path, "Required value")
-    if kind == "extra_forbidden":
+    if error == "extra_forbidden":
         if field_name == "authPassword":
             return Violation(path, "unknown field", hint=(
                 "a password is never written inline: store it in a Secret and set "
-                "authPasswordSecretRef: {name: <secret>, key: <key>}"))
+                f"{kind.password_ref_example}"))
         return Violation(path, "unknown field (check the spelling; `kubectl explain "
-                       "siptrunk.spec` lists the fields)")
-    if kind == "string_type":
-        hint = _YAML_BOOLEAN_HINT if isinstance(value, bool) else (
-            _YAML_NUMBER_HINT if isinstance(value, int | float) else None)
+                       f"{kind.singular}.spec` lists the fields)")
+    if error == "string_type":
+        hint = kind.boolean_hint if isinstance(value, bool) else (
+            kind.number_hint if isinstance(value, int | float) else None)
         return Violation(path, f"must be a string (got {_type_name(value)} {_show(value)})", hint)
-    if kind in ("int_type", "int_from_float"):
+    if error in ("int_type", "int_from_float"):
         hint = "remove the quotes: a number is written without them" if isinstance(
             value, str) else None
         return Violation(path, f"must be an integer (got {_type_name(value)} {_show(value)})", hint)
-    if kind == "bool_type":
+    if error == "bool_type":
         hint = "write true or false, without quotes" if isinstance(value, str) else None
         return Violation(path, f"must be true or false (got {_type_name(value)} {_show(value)})",
                        hint)
-    if kind in ("list_type", "model_type", "dict_type", "model_attributes_type"):
-        expected = "a list" if kind == "list_type" else "a mapping"
+    if error in ("list_type", "model_type", "dict_type", "model_attributes_type"):
+        expected = "a list" if error == "list_type" else "a mapping"
         return Violation(path, f"must be {expected} (got {_type_name(value)})")
-    if kind == "literal_error":
+    if error == "literal_error":
         expected = detail.get("ctx", {}).get("expected", "")
-        hint = _YAML_BOOLEAN_HINT if isinstance(value, bool) else None
+        hint = kind.boolean_hint if isinstance(value, bool) else None
         return Violation(path, f"must be one of {expected} (got {_show(value)})", hint)
-    if kind == "string_pattern_mismatch":
+    if error == "string_pattern_mismatch":
         pattern = str(detail.get("ctx", {}).get("pattern", ""))
         meaning = _PATTERN_MEANINGS.get(pattern, f"match {pattern}")
         return Violation(path, f"must be {meaning} (got {_show(value)})")
-    if kind == "rule":
+    if error == "rule":
         return Violation(path, f"{detail['msg']} (got {_show(value)})")
     message = detail["msg"].replace("Input should be", "must be").replace(
         "String should", "must").replace("List should", "must").replace(

@@ -11,7 +11,11 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..model.carrier_spec import CarrierTrunkSpec, carrier_spec_violations
+from ..model.carrier_spec import (
+    CarrierTrunkSpec,
+    carrier_spec_violations,
+    object_name_violations,
+)
 from ..model.rules import Violation
 from ..model.spec import SipTrunkSpec, spec_violations
 from .objects import TrunkObject
@@ -41,5 +45,7 @@ def validated_spec(obj: TrunkObject) -> SipTrunkSpec:
 
 
 def validated_carrier_spec(obj: TrunkObject) -> CarrierTrunkSpec:
-    """A CarrierTrunk's spec, validated."""
-    return _validated(CarrierTrunkSpec, carrier_spec_violations, obj)
+    """A CarrierTrunk's spec, validated; with the object's name too (Bolna's trunk
+    name defaults to it, and Bolna takes at most 100 characters)."""
+    return _validated(CarrierTrunkSpec, lambda spec: [
+        *carrier_spec_violations(spec), *object_name_violations(spec, obj.name)], obj)
