@@ -27,10 +27,13 @@ RESULTS = REPO / "bench" / "results"
 
 
 def install_crd(plane: ControlPlane) -> None:
-    """Apply ``crds/siptrunk.yaml`` and wait until the apiserver serves SipTrunks."""
+    """Apply both CRDs (the operator serves both kinds) and wait until the apiserver
+    serves them."""
     kubectl = str(find_kubectl(plane.bin_dir))
-    for argv in (["apply", "-f", str(REPO / "crds" / "siptrunk.yaml")],
-                 ["wait", "--for=condition=Established", "crd/siptrunks.sip.bolna.ai"]):
+    for argv in (["apply", "-f", str(REPO / "crds" / "siptrunk.yaml"),
+                  "-f", str(REPO / "crds" / "carriertrunk.yaml")],
+                 ["wait", "--for=condition=Established", "crd/siptrunks.sip.bolna.ai",
+                  "crd/carriertrunks.sip.bolna.ai"]):
         subprocess.run([kubectl, "--kubeconfig", str(plane.kubeconfig), *argv],
                        check=True, capture_output=True)
 

@@ -61,6 +61,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "siptrunk.yaml"
+CARRIER_CRD_FILE = REPO / "crds" / "carriertrunk.yaml"
 EXAMPLES_DIR = REPO / "examples" / "local"
 
 #: Environment variable naming the state dir (default ``<repo>/.local-stack``).
@@ -453,10 +454,11 @@ def _bring_up(stack: contextlib.ExitStack, paths: StackPaths, ports: tuple[int, 
                  apiserver=plane.server)
     kubectl = _Kubectl(kubectl_binary, paths.kubeconfig)
 
-    _say(f"==> applying the CRD ({CRD_FILE.relative_to(REPO)})")
-    kubectl("apply", "-f", str(CRD_FILE))
+    _say(f"==> applying the CRDs ({CRD_FILE.relative_to(REPO)}, "
+         f"{CARRIER_CRD_FILE.relative_to(REPO)})")
+    kubectl("apply", "-f", str(CRD_FILE), "-f", str(CARRIER_CRD_FILE))
     kubectl("wait", "--for=condition=Established", "--timeout=60s",
-            "crd/siptrunks.sip.bolna.ai")
+            "crd/siptrunks.sip.bolna.ai", "crd/carriertrunks.sip.bolna.ai")
 
     _say("==> starting the Bolna emulator")
     token = secrets.token_urlsafe(24)
