@@ -22,9 +22,9 @@ from pydantic import Field
 
 from .status import (
     _INT64,
-    Condition,
     DispatcherStatus,
     GatewayStatus,
+    TrunkStatus,
     _Observed,
 )
 
@@ -52,7 +52,8 @@ class BolnaHealth(_Observed):
         default=None, ge=0, json_schema_extra=_INT64,
         description="Calls on the trunk now, as Bolna reports them; absent when unknown.")
     observedAt: datetime | None = Field(  # noqa: N815
-        default=None, description="When the operator read these values from Bolna.")
+        default=None, description=("When the operator first saw Bolna report this health "
+                                   "(it moves when the health changes, not on every read)."))
 
 
 class CarrierAllowlist(_Observed):
@@ -77,27 +78,9 @@ class CarrierAllowlist(_Observed):
         default=None, description="The UDP port range of Bolna's media, e.g. 30000-40000.")
 
 
-class CarrierTrunkStatus(_Observed):
+class CarrierTrunkStatus(TrunkStatus):
     """The observed state of the trunk in Bolna and on the SIP edge."""
 
-    trunkId: str | None = Field(default=None, description="Bolna's ID of the trunk.")  # noqa: N815
-    observedGeneration: int | None = Field(  # noqa: N815
-        default=None, ge=0, json_schema_extra=_INT64,
-        description="The metadata.generation that this status describes.")
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map",
-                           "x-kubernetes-list-map-keys": ["type"]},
-        description="Ready, Synced, DispatcherSynced, GatewaysHealthy, Reconciling, Stalled.")
-    createStartedAt: datetime | None = Field(  # noqa: N815
-        default=None,
-        description=("Set just before a create call whose answer could be lost; while it "
-                     "is set and trunkId is not, the operator looks the trunk up by name "
-                     "before creating again, so a lost answer never makes a duplicate."))
-    passwordSecretVersion: str | None = Field(  # noqa: N815
-        default=None,
-        description=("UID/resourceVersion of the password Secret last sent to Bolna, to "
-                     "notice rotation. Nothing derived from the password is kept."))
     numbers: list[CarrierNumberStatus] = Field(
         default_factory=list, description="The trunk's numbers as Bolna holds them.")
     numberCount: int | None = Field(  # noqa: N815

@@ -76,8 +76,10 @@ class GatewayStatus(_Observed):
         default=None, description="When health last changed.")
 
 
-class SipTrunkStatus(_Observed):
-    """The observed state of the trunk in Bolna and on the SIP edge."""
+class TrunkStatus(_Observed):
+    """What both kinds' status start with: Bolna's trunk, the conditions, and the two
+    facts that make creates and password rotations safe (``CarrierTrunkStatus`` and
+    ``SipTrunkStatus`` add their numbers and the SIP edge's view)."""
 
     trunkId: str | None = Field(default=None, description="Bolna's ID of the trunk.")  # noqa: N815
     observedGeneration: int | None = Field(  # noqa: N815
@@ -97,6 +99,11 @@ class SipTrunkStatus(_Observed):
         default=None,
         description=("UID/resourceVersion of the password Secret last sent to Bolna, to "
                      "notice rotation. Nothing derived from the password is kept."))
+
+
+class SipTrunkStatus(TrunkStatus):
+    """The observed state of the trunk in Bolna and on the SIP edge."""
+
     phoneNumbers: list[PhoneNumberStatus] = Field(  # noqa: N815
         default_factory=list, description="The trunk's numbers as Bolna holds them.")
     phoneNumberCount: int | None = Field(  # noqa: N815
