@@ -332,6 +332,10 @@ def edge_verdict(route: TrunkRoute, outcome: _Outcome, source: str
                            "after the kubelet's next sync; reloaded again until it does)")
     if problems:
         return "Pending", "; ".join(problems)
+    if not route.spec.gateways:
+        return "Loaded", (f"no gateways to load (inbound only); the trunk's carrier "
+                          f"addresses, group {route.set_id}, verified on "
+                          f"{outcome.replicas} Kamailio replica(s)")
     return "Loaded", (f"set {route.set_id} loaded and verified on {outcome.replicas} "
                       "Kamailio replica(s)")
 

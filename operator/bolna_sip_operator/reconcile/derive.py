@@ -115,6 +115,9 @@ def _gateways(generation: int, health: HealthReport | None) -> Verdict:
         return Verdict("GatewaysHealthy", "True", "TrunkInactive",
                        "the trunk is inactive; its gateways are disabled", gen)
     healthy, unhealthy, total = gateway_counts(health)
+    if total == 0:
+        return Verdict("GatewaysHealthy", "True", "NoGateways",
+                       "the trunk has no gateways (inbound only): nothing to probe", gen)
     if healthy == total:
         return Verdict("GatewaysHealthy", "True", "AllHealthy",
                        f"{healthy}/{total} gateways answer OPTIONS", gen)
