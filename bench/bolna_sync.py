@@ -3,11 +3,16 @@
 Measures the targets P1 (Bolna calls per create), P3 (time until all are Ready, against
 the rate-limit floor of N calls at 1000 a minute), P2 (calls and apiserver writes
 while nothing changes) and P6 (the operator's resident memory with N trunks, and its
-CPU while nothing changes; read from /proc). Everything is real and local:
-kube-apiserver + etcd, the Bolna emulator (1000 requests a minute, answered 429
-beyond), and ``bolna-sip-operator run``.
+CPU while nothing changes; read from /proc). Then, if asked: P6s (the operator's RSS
+growth from Secrets no trunk references, ``--unrelated-secrets``, 50 of them about
+900 KB like Helm's release Secrets) and P8 (an operator restart with every trunk
+Ready, ``--restart``: Bolna calls and writes in the two minutes after, and the time
+until the new process has reconciled every trunk, read from its /metrics).
+Everything is real and local: kube-apiserver + etcd, the Bolna emulator (1000 requests
+a minute, answered 429 beyond), and ``bolna-sip-operator run``.
 
-    .venv/bin/python bench/bolna_sync.py --trunks 1000 --quiet-seconds 120
+    .venv/bin/python bench/bolna_sync.py --trunks 1000 --quiet-seconds 120 \
+        --unrelated-secrets 2000 --restart
 
 Prints a JSON summary and, with --record, appends it with the command to
 bench/results/bolna_sync.md.
@@ -20,10 +25,12 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +41,7 @@ from kubernetes import client
 from bolna_devenv.benchmarks import install_crd, record
 from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.kube_client import admin_api_client
-from bolna_devenv.operator_process import OperatorProcess
+from bolna_devenv.operator_process import OperatorProcess, free_port
 from bolna_emulator.process import EmulatorProcess
 
 TOKEN = "bench-token-" + uuid.uuid4().hex[:8]
@@ -106,16 +113,89 @@ def _footprint(pid: int) -> tuple[float, float, float]:
             cpu)
 
 
-def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
-        ) -> dict[str, Any]:
+LARGE_SECRETS = 50
+LARGE_SECRET_BYTES = 900 * 1024
+RESTART_WATCH_SECONDS = 120.0
+_RECONCILED = re.compile(r'^bolna_sip_reconciles_total\{reason="",result="success"\} (\S+)$',
+                         re.MULTILINE)
+
+
+def _reconciled(metrics_port: int) -> float:
+    """Successful reconciles this operator process made, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                timeout=5) as answer:
+        found = _RECONCILED.search(answer.read().decode())
+    return float(found.group(1)) if found else 0.0
+
+
+def _unrelated_secrets(core: client.CoreV1Api, namespace: str, count: int,
+                       pid: int) -> dict[str, Any]:
+    """P6s: create ``count`` Secrets no trunk references (the first 50 about 900 KB);
+    the operator's RSS before and 30 s after."""
+    before, _, _ = _footprint(pid)
+    print(f"creating {count} unrelated Secrets", file=sys.stderr)
+    large = "x" * LARGE_SECRET_BYTES
+
+    def create(index: int) -> None:
+        core.create_namespaced_secret(namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=f"unrelated-{index:05d}"),
+            string_data={"blob": large if index < LARGE_SECRETS else f"value-{index}"}))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, range(count)))
+    time.sleep(30.0)
+    after, peak, _ = _footprint(pid)
+    return {"P6s_unrelated_secrets": count,
+            "P6s_large_secrets": min(count, LARGE_SECRETS),
+            "P6s_rss_before_mb": round(before, 1), "P6s_rss_after_mb": round(after, 1),
+            "P6s_rss_growth_mb": round(after - before, 1),
+            "P6s_peak_rss_mb": round(peak, 1)}
+
+
+def _restart(operator: OperatorProcess, bolna: EmulatorProcess,
+             custom: client.CustomObjectsApi, namespace: str, trunks: int,
+             metrics_port: int) -> dict[str, Any]:
+    """P8: stop the operator, start it again; what it asks of Bolna in the next two
+    minutes, and when it has reconciled every trunk again."""
+    operator.stop()
+    seq = max((r["seq"] for r in bolna.requests()), default=0)
+    started = time.monotonic()
+    operator.start()
+    live = time.monotonic() - started
+    reconciled_at = None
+    until_reconciled: list[dict[str, Any]] = []
+    while time.monotonic() - started < RESTART_WATCH_SECONDS:
+        if reconciled_at is None and _reconciled(metrics_port) >= trunks:
+            reconciled_at = time.monotonic() - started
+            until_reconciled = bolna.requests(since=seq)
+        time.sleep(0.5)
+    calls = bolna.requests(since=seq)
+    ready, _ = _ready(custom, namespace)
+    return {
+        "P8_trunks": trunks,
+        "P8_seconds_until_live": round(live, 1),
+        "P8_seconds_until_every_trunk_reconciled": (
+            round(reconciled_at, 1) if reconciled_at is not None else None),
+        "P8_bolna_calls_until_every_trunk_reconciled": _calls(until_reconciled),
+        "P8_bolna_calls_in_2_minutes": _calls(calls),
+        "P8_bolna_writes": sum(1 for r in calls if r["method"] != "GET"),
+        "P8_ready_after": ready,
+    }
+
+
+def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path, *,
+        unrelated_secrets: int = 0, restart: bool = False) -> dict[str, Any]:
     """Run the benchmark; return the measurements."""
     print(f"starting control plane, emulator and operator in {workdir}", file=sys.stderr)
     with ControlPlane(workdir / "control-plane") as plane, EmulatorProcess(
             tokens=[TOKEN], rate_limit=RATE_LIMIT) as bolna:
         install_crd(plane)
+        metrics_port = free_port()
         operator = OperatorProcess(kubeconfig=plane.kubeconfig, bolna_url=bolna.url,
                                    token=TOKEN, log_path=workdir / "operator.log",
-                                   drift_interval=drift_interval, debug=False)
+                                   drift_interval=drift_interval, debug=False,
+                                   extra_args=("--metrics-port", str(metrics_port)))
+        extra: dict[str, Any] = {}
         namespace = "bench"
         with admin_api_client(plane, pool_size=16) as api:
             core = client.CoreV1Api(api)
@@ -157,6 +237,12 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
                 rss, peak, cpu_after = _footprint(operator.pid)
                 quiet_requests = bolna.requests(since=seq)
                 _, versions_after = _ready(custom, namespace)
+                if unrelated_secrets:
+                    extra |= _unrelated_secrets(core, namespace, unrelated_secrets,
+                                                operator.pid)
+                if restart:
+                    extra |= _restart(operator, bolna, custom, namespace, trunks,
+                                      metrics_port)
             finally:
                 operator.stop()
     creates = [r for r in create_requests if r["method"] == "POST"
@@ -187,6 +273,7 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path
         "P6_operator_peak_rss_mb": round(peak, 1),
         "P6_idle_cpu_percent_of_a_core": round(
             100 * (cpu_after - cpu_before) / quiet_seconds, 2),
+        **extra,
     }
 
 
@@ -197,6 +284,10 @@ def main() -> int:
     parser.add_argument("--trunks", type=int, default=1000)
     parser.add_argument("--quiet-seconds", type=float, default=120.0)
     parser.add_argument("--drift-interval", type=float, default=60.0)
+    parser.add_argument("--unrelated-secrets", type=int, default=0,
+                        help="then create this many Secrets no trunk uses (P6s)")
+    parser.add_argument("--restart", action="store_true",
+                        help="then restart the operator and watch it for 2 minutes (P8)")
     parser.add_argument("--workdir", type=Path,
                         help="keep logs and state here (default: a temporary directory)")
     parser.add_argument("--record", action="store_true",
@@ -204,10 +295,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        result = run(args.trunks, args.quiet_seconds, args.drift_interval, args.workdir)
+        result = run(args.trunks, args.quiet_seconds, args.drift_interval, args.workdir,
+                     unrelated_secrets=args.unrelated_secrets, restart=args.restart)
     else:
         with tempfile.TemporaryDirectory(prefix="bolna-bench-") as tmp:
-            result = run(args.trunks, args.quiet_seconds, args.drift_interval, Path(tmp))
+            result = run(args.trunks, args.quiet_seconds, args.drift_interval, Path(tmp),
+                         unrelated_secrets=args.unrelated_secrets, restart=args.restart)
     print(json.dumps(result, indent=2))
     if args.record:
         record("bolna_sync", result, f"{args.trunks} trunks")
