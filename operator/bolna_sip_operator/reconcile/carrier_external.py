@@ -6,7 +6,9 @@ per account and again after ``max_age``. A plan's sub-resource calls are made on
 time (each waits for the account's rate limiter); the trunk they leave behind is the
 observed one with those calls applied, so a list Bolna serves a moment later, before
 its own children caught up, cannot undo them (this operator's writes are remembered in
-the account's snapshot, as for the legacy API).
+the account's snapshot, as for the legacy API). A plan that fails part way leaves the
+children unknown (a lost answer may hide an add that was made): the trunk is then read
+by ID before anything is planned for it again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..bolna import BolnaClient, NotFound
+from ..bolna import BolnaClient, Conflict, NotFound
 from ..bolna.trunk_api import TrunkApi
 from ..bolna.trunk_wire import (
     ConnectionDetails,
@@ -38,6 +40,7 @@ from .carrier_plan import (
     RemoveGateway,
     RemoveNumber,
 )
+from .outcomes import number_taken
 from .snapshots import ListSnapshots
 
 log = logging.getLogger(__name__)
@@ -129,13 +132,20 @@ class CarrierTrunks:
         try:
             for step in plan.steps:
                 await self._run(trunk_id, step, gateways, acls, numbers)
-        finally:
-            # What was done is remembered even when a later step failed.
-            trunk = trunk.model_copy(update={
-                "gateways": gateways if trunk.gateways is not None else None,
-                "ip_acls": acls if trunk.ip_acls is not None else None,
-                "numbers": numbers if trunk.numbers is not None else None})
-            self.snapshots.remember(self.account, trunk)
+        except BaseException:
+            # The failed step may have been applied (an add whose answer was lost): the
+            # trunk's children are unknown until Bolna is asked. Remembered without
+            # them, so the next look at this trunk, a drift check's included, reads it
+            # by ID rather than trusting a list taken before that step, and never adds
+            # again what was added (a second gateway, or a 409 on a number or carrier IP).
+            self.snapshots.remember(self.account, trunk.model_copy(update={
+                "gateways": None, "ip_acls": None, "numbers": None}))
+            raise
+        trunk = trunk.model_copy(update={
+            "gateways": gateways if trunk.gateways is not None else None,
+            "ip_acls": acls if trunk.ip_acls is not None else None,
+            "numbers": numbers if trunk.numbers is not None else None})
+        self.snapshots.remember(self.account, trunk)
         return trunk
 
     async def _run(self, trunk_id: str, step: Any, gateways: list[GatewayRecord],
@@ -153,8 +163,11 @@ class CarrierTrunks:
                 await api.remove_ip_acl(trunk_id, acl_id)
                 acls[:] = [a for a in acls if a.id != acl_id]
             case AddNumber(number=n):
-                numbers.append(await api.add_number(trunk_id, n.e164, n.destination_key,
-                                                    n.agent_id))
+                try:
+                    numbers.append(await api.add_number(trunk_id, n.e164,
+                                                        n.destination_key, n.agent_id))
+                except Conflict as error:
+                    raise number_taken(n.e164, error) from None
             case RemoveNumber(id=number_id):
                 await api.remove_number(trunk_id, number_id)
                 numbers[:] = [n for n in numbers if n.id != number_id]

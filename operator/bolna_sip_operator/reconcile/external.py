@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from ..bolna import BolnaClient, NotFound
+from ..bolna import BolnaClient, Conflict, NotFound
 from ..bolna.wire import NumberCreate, Trunk, TrunkCreate, TrunkUpdate
 from ..kube import SecretValue
 from .desired import DesiredTrunk
+from .outcomes import number_taken
 from .plan import TrunkPlan
 from .snapshots import AccountSnapshots
 
@@ -88,9 +89,15 @@ class ExternalTrunks:
         for number in plan.remove_numbers:
             with contextlib.suppress(NotFound):  # already gone is what we wanted
                 await self.bolna.delete_number(trunk_id, number.id)
-        added = [await self.bolna.add_number(trunk_id, NumberCreate(
-            phone_number=wanted.phone_number, name=wanted.name)) for wanted in plan.add_numbers]
-        self.snapshots.remember_numbers(self.account, trunk_id, list(added))
+        added = []
+        try:
+            for wanted in plan.add_numbers:
+                added.append(await self.bolna.add_number(trunk_id, NumberCreate(
+                    phone_number=wanted.phone_number, name=wanted.name)))
+        except Conflict as error:
+            raise number_taken(wanted.phone_number, error) from None
+        finally:
+            self.snapshots.remember_numbers(self.account, trunk_id, list(added))
         if trunk is None or plan.add_numbers or plan.remove_numbers:
             trunk = await self.bolna.get_trunk(trunk_id)
         self.snapshots.remember(self.account, trunk)

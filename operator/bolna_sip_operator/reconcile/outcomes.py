@@ -95,6 +95,23 @@ def classify(error: BaseException, *, doing: str) -> Outcome:
     raise error
 
 
+NUMBER_TAKEN_RETRY = 30.0
+"""Seconds between attempts to add a number Bolna holds on another trunk."""
+
+
+def number_taken(number: str, error: Conflict) -> RetryLater:
+    """A number Bolna holds on another trunk: temporary, not a refusal of the spec.
+
+    Moving a number between two trunks in one apply reaches the new trunk first as often
+    as not; the old one releases it moments later. Stalling would leave the number on
+    neither trunk until a person touched the spec.
+    """
+    return RetryLater("NumberTaken", f"Bolna holds number {number} on another trunk "
+                      f"({error.message}); adding it again every {NUMBER_TAKEN_RETRY:.0f} s: "
+                      "it joins this trunk once the other trunk lets it go",
+                      NUMBER_TAKEN_RETRY)
+
+
 def backoff(retry_after: float | None) -> float:
     """Seconds before a retry: Bolna's Retry-After when given, else a jittered few."""
     if retry_after is not None:

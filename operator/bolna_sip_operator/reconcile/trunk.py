@@ -30,7 +30,8 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from ..bolna import Conflict, PermanentError
+from ..bolna import Conflict, PermanentError, TemporaryError
+from ..bolna.errors import is_not_applied
 from ..kube import SecretValue
 from ..metrics import RECONCILES
 from ..model import names
@@ -202,7 +203,7 @@ class TrunkReconciler:
             raise Stalled("OwnedElsewhere", f"Bolna trunk {trunk_id} is managed by {kind} "
                           f"{owner.namespace}/{owner.name}; one Bolna trunk has one {kind}: "
                           f"remove the annotation {names.TRUNK_ID_ANNOTATION} here, or "
-                          "delete that SipTrunk with deletionPolicy: Orphan first")
+                          f"delete that {kind} with deletionPolicy: Orphan first")
         if trunk_id:
             observed = await r.trunks.observe(trunk_id, max_age=list_age)
             if observed is None and facts.trunk_id != trunk_id:
@@ -272,6 +273,12 @@ class TrunkReconciler:
                           f"with the annotation {names.TRUNK_ID_ANNOTATION}") from None
         except PermanentError:
             await self.owner.report(obj.uid, create_started_at=None, write=False)
+            raise
+        except TemporaryError as error:
+            if earlier is None and is_not_applied(error):
+                # Bolna surely made nothing (a 429, a connection never opened): nothing
+                # to look for by name, so the next run creates at once.
+                await self.owner.report(obj.uid, create_started_at=None, write=False)
             raise
         # The ID goes out with the final status, or before the next Bolna write,
         # whichever comes first: one status write fewer per create.
