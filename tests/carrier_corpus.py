@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from tests.corpus import Case, Manifest
+from tests.corpus import Case, Manifest, _drop, _gateway, _gateways, _set
 
 TELNYX_SPEC: dict[str, Any] = {
     "preset": "telnyx",
@@ -50,25 +50,6 @@ def _document(case_id: str, path: str, change: Callable[[Manifest], None]) -> Ca
         change(document)
         return document
     return Case(case_id, path, build)
-
-
-def _set(**fields: Any) -> Callable[[dict[str, Any]], None]:
-    return lambda spec: spec.update(copy.deepcopy(fields))
-
-
-def _drop(*fields: str) -> Callable[[dict[str, Any]], None]:
-    def change(spec: dict[str, Any]) -> None:
-        for field in fields:
-            spec.pop(field, None)
-    return change
-
-
-def _gateway(**fields: Any) -> Callable[[dict[str, Any]], None]:
-    return lambda spec: spec["gateways"][0].update(fields)
-
-
-def _gateways(*gateways: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
-    return lambda spec: spec.update(gateways=[dict(g) for g in gateways])
 
 
 def _acls(*cidrs: Any) -> Callable[[dict[str, Any]], None]:
