@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..kamailio.health import Health
+from ..model.carrier_status import CarrierTrunkStatus
 from ..model.status import Condition, GatewayStatus, SipTrunkStatus
 
 BolnaState = Literal["Synced", "Retrying", "Stalled"]
@@ -108,11 +109,11 @@ class Reports:
         return replace(self, **parts)  # type: ignore[arg-type]
 
 
-def _condition(status: SipTrunkStatus, type_: str) -> Condition | None:
+def _condition(status: SipTrunkStatus | CarrierTrunkStatus, type_: str) -> Condition | None:
     return next((c for c in status.conditions if c.type == type_), None)
 
 
-def reports_from_status(status: SipTrunkStatus) -> Reports:
+def reports_from_status(status: SipTrunkStatus | CarrierTrunkStatus) -> Reports:
     """The observations a status written by ``derive`` stands for (the inverse of it).
 
     Used once per trunk after an operator start, so the first write of the new process

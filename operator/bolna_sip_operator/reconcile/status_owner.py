@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from ..metrics import forget_trunk, record_conditions
+from ..model.carrier_status import CarrierTrunkStatus
 from ..model.kinds import CARRIER_TRUNK, SIP_TRUNK, Kind
 from ..model.status import SipTrunkStatus
 from .conditions import CONDITION_ORDER, ConditionDict, set_conditions
@@ -35,6 +37,8 @@ from .observations import (
 )
 
 log = logging.getLogger(__name__)
+
+Status = TypeVar("Status", SipTrunkStatus, CarrierTrunkStatus)
 
 
 class StatusWriter(Protocol):
@@ -126,10 +130,10 @@ class StatusOwner:
         """
         record = self._records.get(trunk.uid)
         if record is None:
-            status = _parse(trunk.status)
+            status: SipTrunkStatus | CarrierTrunkStatus = (
+                _parse(trunk.status, CarrierTrunkStatus) if trunk.kind is CARRIER_TRUNK
+                else _parse(trunk.status, SipTrunkStatus))
             facts = _facts_of(status)
-            if trunk.kind is CARRIER_TRUNK:
-                facts = _carrier_facts(trunk.status, facts)
             self._records[trunk.uid] = _Record(
                 trunk.namespace, trunk.name, trunk.generation, facts,
                 reports_from_status(status), dict(trunk.status), trunk.kind)
@@ -256,51 +260,42 @@ class StatusOwner:
         return status
 
 
-def _parse(status: dict[str, Any]) -> SipTrunkStatus:
+def _parse(status: dict[str, Any], model: type[Status]) -> Status:
     try:
-        return SipTrunkStatus.model_validate(status)
+        return model.model_validate(status)
     except ValidationError as error:
         # Written by another version, or by hand: start from what the operator can use.
         log.warning("ignoring a status the operator cannot read (%d error(s))",
                     error.error_count())
         kept = {k: status[k] for k in ("trunkId", "createStartedAt", "passwordSecretVersion")
                 if isinstance(status.get(k), str)}
-        return SipTrunkStatus.model_validate(kept)
+        return model.model_validate(kept)
 
 
-def _facts_of(status: SipTrunkStatus) -> TrunkFacts:
-    return TrunkFacts(
+def _facts_of(status: SipTrunkStatus | CarrierTrunkStatus) -> TrunkFacts:
+    facts = TrunkFacts(
         trunk_id=status.trunkId,
-        create_started_at=(status.createStartedAt.strftime("%Y-%m-%dT%H:%M:%SZ")
-                           if status.createStartedAt else None),
+        create_started_at=_rfc3339(status.createStartedAt),
         password_version=status.passwordSecretVersion,
-        numbers=tuple(PhoneNumberFact(n.phoneNumber, n.id) for n in status.phoneNumbers)
-        if status.phoneNumberCount is not None else None,
         set_id=status.dispatcher.setId if status.dispatcher else None)
+    if isinstance(status, SipTrunkStatus):
+        return replace(facts, numbers=tuple(
+            PhoneNumberFact(n.phoneNumber, n.id) for n in status.phoneNumbers)
+            if status.phoneNumberCount is not None else None)
+    bolna = status.bolna
+    return replace(
+        facts,
+        numbers=tuple(PhoneNumberFact(n.e164, n.id) for n in status.numbers)
+        if status.numberCount is not None else None,
+        bolna_health=BolnaHealthFact(bolna.health, bolna.reportedHealth, bolna.activeCalls,
+                                     _rfc3339(bolna.observedAt) or "")
+        if bolna is not None else None,
+        allowlist=status.carrierAllowlist.model_dump(mode="json", exclude_defaults=True)
+        if status.carrierAllowlist is not None else None)
 
 
-def _carrier_facts(status: dict[str, Any], facts: TrunkFacts) -> TrunkFacts:
-    """A CarrierTrunk's own facts from its stored status, read leniently: a part that
-    does not read is left to be observed again (it is Bolna's to tell, not ours)."""
-    numbers = status.get("numbers")
-    if isinstance(numbers, list) and isinstance(status.get("numberCount"), int):
-        facts = replace(facts, numbers=tuple(
-            PhoneNumberFact(str(n["e164"]), str(n["id"])) for n in numbers
-            if isinstance(n, dict) and n.get("e164") and n.get("id")))
-    bolna = status.get("bolna")
-    if isinstance(bolna, dict) and isinstance(bolna.get("health"), str):
-        calls = bolna.get("activeCalls")
-        facts = replace(facts, bolna_health=BolnaHealthFact(
-            bolna["health"], _text(bolna.get("reportedHealth")),
-            calls if isinstance(calls, int) else None, str(bolna.get("observedAt") or "")))
-    allowlist = status.get("carrierAllowlist")
-    if isinstance(allowlist, dict):
-        facts = replace(facts, allowlist=dict(allowlist))
-    return facts
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _rfc3339(when: datetime | None) -> str | None:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
 
 
 def _changes(written: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
