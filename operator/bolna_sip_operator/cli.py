@@ -24,6 +24,7 @@ examples:
   bolna-sip-operator validate -o yaml trunk.yaml  print them with defaults filled in
   bolna-sip-operator emulator --token dev-token   a local Bolna API for tests and demos
   BOLNA_API_TOKEN=... bolna-sip-operator run      run the operator against the cluster
+  bolna-sip-operator edge-agent ...               the sidecar in each Kamailio pod
 
 Run 'bolna-sip-operator COMMAND --help' for each command's options.
 """
@@ -201,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="seed of the fault generator (default: random, shown by "
                                "GET /_emulator/faults)")
     _add_run(commands)
+    _add_edge_agent(commands)
     _add_import(commands)
     return parser
 
@@ -287,6 +289,58 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     # A token given as a flag would show in ps; refuse it without echoing it back.
     run.add_argument("--token", "--api-token", "--default-token", action=_RefuseToken,
                      help=argparse.SUPPRESS)
+
+
+_EDGE_AGENT_EPILOG = """\
+Runs beside Kamailio in each of its pods (the Helm chart adds it as a native sidecar).
+It watches the ConfigMap the operator writes the lists into (--lists-configmap, the
+operator's own), reads the further shards it names when the lists outgrow one ConfigMap,
+writes dispatcher.list and address.list into --directory atomically, and reloads this
+pod's Kamailio over JSON-RPC after each change, within a second of the operator's write.
+The operator still reads back every replica's tables and reports them on each trunk.
+
+Needs get, list and watch on the lists' ConfigMaps (the chart's edge-agent Role).
+/readyz answers 200 once the newest lists are written, with what was loaded as JSON.
+
+examples:
+  bolna-sip-operator edge-agent --lists-configmap bolna/bso-kamailio-lists \\
+      --directory /run/kamailio/lists --kamailio-rpc http://$POD_IP:5090/RPC
+  bolna-sip-operator edge-agent --lists-configmap bolna/bso-kamailio-lists \\
+      --directory /tmp/lists --once      write what a pod would load now, and exit
+"""
+
+
+def _add_edge_agent(commands: argparse._SubParsersAction[argparse.ArgumentParser]
+                    ) -> None:
+    from .agent.settings import ENV_PREFIX, SETTING_GROUPS, EdgeAgentSettings
+    from .flags import HelpFormatter, add_flags
+
+    agent = commands.add_parser(
+        "edge-agent", help="load the operator's lists into this pod's Kamailio (sidecar)",
+        description="Keep this pod's Kamailio loaded with the lists the operator writes.",
+        epilog=_EDGE_AGENT_EPILOG, formatter_class=HelpFormatter, allow_abbrev=False)
+    add_flags(agent, (EdgeAgentSettings,), ENV_PREFIX, SETTING_GROUPS)
+
+
+def _edge_agent(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .agent.main import run_agent
+    from .agent.settings import ENV_PREFIX, EdgeAgentSettings
+    from .flags import SettingsError, read_settings
+
+    try:
+        settings = read_settings(EdgeAgentSettings, args, os.environ, ENV_PREFIX)
+    except SettingsError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO,
+                        format="[%(asctime)s] %(levelname)-8s %(name)s: %(message)s")
+    for chatty in ("kubernetes_asyncio", "httpx", "httpcore", "aiohttp.access"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    return asyncio.run(run_agent(settings))
 
 
 class _RefuseToken(argparse.Action):
@@ -536,6 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "import":
         return _import(args)
+    if args.command == "edge-agent":
+        return _edge_agent(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

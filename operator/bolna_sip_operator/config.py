@@ -145,6 +145,16 @@ class OperatorSettings(BaseModel):
         default=None, json_schema_extra=_cli(SIP_EDGE, "NAMESPACE/NAME"),
         description=("In a cluster, instead of files: write dispatcher.list and "
                       "address.list into this ConfigMap, which the Kamailio pods mount."))
+    list_shards: int = Field(
+        default=1, ge=1, le=64, json_schema_extra=_cli(SIP_EDGE, "N"),
+        description=("With --edge-agents: how many ConfigMaps of 1 MiB the lists may take "
+                     "(--lists-configmap, then NAME-1, NAME-2, ...; about 5,000 gateways "
+                     "each). A mounted ConfigMap is one."))
+    edge_agents: bool = Field(
+        default=False, json_schema_extra=_cli(SIP_EDGE),
+        description=("An edge agent in every Kamailio pod loads the lists from "
+                     "--lists-configmap and reloads its own Kamailio within a second; the "
+                     "operator verifies only (the chart's default)."))
     propagation_timeout: float = Field(
         default=180.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
         description=("How long a replica may take to see a changed ConfigMap before it "
@@ -174,6 +184,12 @@ class OperatorSettings(BaseModel):
             raise ValueError("--peering needs every --namespace spelled out: Kopf keeps a "
                              "KopfPeering object in each watched namespace, and a glob "
                              "names none; list the namespaces, or watch all of them")
+        if (self.edge_agents or self.list_shards > 1) and not self.lists_configmap:
+            raise ValueError("--edge-agents and --list-shards need --lists-configmap "
+                             "NAMESPACE/NAME (where the agents read the lists)")
+        if self.list_shards > 1 and not self.edge_agents:
+            raise ValueError("--list-shards above 1 needs --edge-agents: a mounted "
+                             "ConfigMap volume shows Kamailio one ConfigMap")
         if self.edge_configured and not self.lists_configmap and not (
                 self.dispatcher_file and self.address_file):
             raise ValueError("managing Kamailio needs where its lists go: --lists-configmap "

@@ -143,7 +143,9 @@ def read_settings(model: type[M], args: argparse.Namespace, environ: Mapping[str
     """
     values: dict[str, Any] = dict(fixed)
     sources: dict[str, str] = {}
+    unset: dict[str, str] = {}
     for setting in settings_of(model, prefix):
+        unset[setting.name] = f"{setting.flag} (or {setting.env})"
         given = getattr(args, setting.name, None)
         if given is not None:
             values[setting.name] = tuple(given) if setting.repeated else given
@@ -161,7 +163,8 @@ def read_settings(model: type[M], args: argparse.Namespace, environ: Mapping[str
         problems = []
         for problem in error.errors():
             where = problem["loc"][0] if problem["loc"] else None
-            source = sources.get(str(where)) if where is not None else None
+            source = (sources.get(str(where)) or unset.get(str(where))
+                      if where is not None else None)
             message = _message(problem)
             problems.append(f"{source}: {message}" if source else message)
         raise SettingsError(problems) from None
@@ -190,6 +193,8 @@ def _value_type(annotation: Any) -> tuple[Any, bool]:
 
 
 def _message(problem: ErrorDetails) -> str:
+    if problem["type"] == "missing":
+        return "required, and not given"
     return problem["msg"].removeprefix("Value error, ")
 
 

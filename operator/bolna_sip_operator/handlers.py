@@ -191,7 +191,8 @@ def _sink(config: OperatorSettings, kube: Kube) -> Sink:
     """Where Kamailio's lists go: a ConfigMap in a cluster, files on one host."""
     if config.lists_configmap:
         namespace, name = config.lists_configmap.split("/")
-        return ConfigMapSink(kube, namespace, name)
+        return ConfigMapSink(kube, namespace, name, max_shards=config.list_shards,
+                             agents=config.edge_agents)
     assert config.dispatcher_file is not None and config.address_file is not None
     return FileSink(config.dispatcher_file, config.address_file)
 

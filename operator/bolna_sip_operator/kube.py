@@ -32,6 +32,19 @@ FIELD_MANAGER = "bolna-sip-operator"
 USER_AGENT = f"{FIELD_MANAGER}/{__version__}"
 
 
+async def connect_api(kubeconfig: str | None = None) -> client.ApiClient:
+    """An API client: the pod's service account when in one, else the kubeconfig."""
+    if kubeconfig is None:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return client.ApiClient()
+        except config.ConfigException:
+            pass
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
 class SecretUnavailable(Exception):  # noqa: N818 (a state, not a bug)
     """A referenced Secret or key is missing: nothing to do until the Secret changes."""
 
@@ -66,16 +79,7 @@ class Kube:
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> Kube:
         """In-cluster credentials when there, else the kubeconfig."""
-        if kubeconfig is None:
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-                return cls(client.ApiClient())
-            except config.ConfigException:
-                pass
-        configuration = client.Configuration()
-        await config.load_kube_config(config_file=kubeconfig,
-                                      client_configuration=configuration)
-        return cls(client.ApiClient(configuration))
+        return cls(await connect_api(kubeconfig))
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -219,6 +223,14 @@ class Kube:
         await self._core.patch_namespaced_config_map(  # type: ignore[call-arg]
             name, namespace, {"data": data}, field_manager=FIELD_MANAGER,
             _content_type="application/merge-patch+json")
+
+    async def delete_configmap(self, namespace: str, name: str) -> None:
+        """Delete a ConfigMap; one already gone is fine."""
+        try:
+            await self._core.delete_namespaced_config_map(name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> bool:
         """Create a core/v1 Event; False when its name is taken (409), so the caller can

@@ -38,7 +38,11 @@ ESTABLISHED_VARIABLES = {"BOLNA_SIP_" + flag[2:].upper().replace("-", "_")
 COMPANIONS: dict[str, list[str]] = {
     "kamailio_rpc": ["--dispatcher-file", "/tmp/d.list", "--address-file", "/tmp/a.list"],
     "kamailio_service": ["--lists-configmap", "sip/lists"],
+    "edge_agents": ["--lists-configmap", "sip/lists"],
+    "list_shards": ["--lists-configmap", "sip/lists", "--edge-agents"],
 }
+# Integers with a narrower range than the generic sample's.
+SMALL_INTS = {"list_shards"}
 
 TOKEN = "tok-very-secret-7f3a"
 
@@ -48,7 +52,7 @@ def sample(setting: Setting, variant: int = 0) -> list[str]:
     if setting.item is float:
         return [f"{7.5 + variant}"]
     if setting.item is int:
-        return [f"{4242 + variant}"]
+        return [f"{8 + variant}" if setting.name in SMALL_INTS else f"{4242 + variant}"]
     if setting.item is Path:
         return [f"/tmp/sample-{variant}"]
     if setting.item is str:
@@ -103,7 +107,8 @@ def test_established_flags_and_variables_are_kept() -> None:
 def test_the_flag_sets_it(setting: Setting) -> None:
     model = MODEL_OF[setting.name]
     if setting.switch:
-        assert getattr(read([setting.flag], {}, model), setting.name) is True
+        got = read([setting.flag, *COMPANIONS.get(setting.name, [])], {}, model)
+        assert getattr(got, setting.name) is True
         return
     values = sample(setting)
     got = read([*as_flags(setting, values), *COMPANIONS.get(setting.name, [])], {}, model)
@@ -114,8 +119,9 @@ def test_the_flag_sets_it(setting: Setting) -> None:
 def test_the_variable_sets_it(setting: Setting) -> None:
     model = MODEL_OF[setting.name]
     if setting.switch:
-        assert getattr(read([], {setting.env: "1"}, model), setting.name) is True
-        assert getattr(read([], {setting.env: "false"}, model), setting.name) is False
+        companions = COMPANIONS.get(setting.name, [])
+        assert getattr(read(companions, {setting.env: "1"}, model), setting.name) is True
+        assert getattr(read(companions, {setting.env: "false"}, model), setting.name) is False
         return
     values = sample(setting)
     got = read(COMPANIONS.get(setting.name, []), {setting.env: ",".join(values)}, model)

@@ -79,6 +79,8 @@ class _Outcome:
     unreachable: list[str]
     waiting: list[str]
     refused: str | None = None
+    agents: bool = False
+    """Edge agents load the lists (else the kubelet's ConfigMap volume, or files)."""
 
 
 class TableSync:
@@ -86,9 +88,10 @@ class TableSync:
 
     def __init__(self, sink: Sink, source: ReplicaSource, owner: StatusOwner, *,
                  reload_delta: float = 5.0, debounce: float = 0.5,
-                 propagation_timeout: float = 180.0,
+                 propagation_timeout: float = 180.0, verify_interval: float = 0.25,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sink = sink
+        self.verify_interval = verify_interval
         self.source = source
         self.owner = owner
         self.reload_delta = reload_delta
@@ -97,6 +100,7 @@ class TableSync:
         self._clock = clock
         self._trunks: dict[str, EdgeTrunk] = {}
         self._dirty = asyncio.Event()
+        self._again = False
         self._synced = asyncio.Event()
         self._renderer = Renderer()
         self._rendered = Rendered()
@@ -180,7 +184,9 @@ class TableSync:
             await asyncio.sleep(0.5)
         while True:
             await self._dirty.wait()
-            await asyncio.sleep(self.debounce)
+            if not self._again:
+                await asyncio.sleep(self.debounce)
+            self._again = False
             if not await acting():
                 await asyncio.sleep(1.0)
                 continue
@@ -227,8 +233,16 @@ class TableSync:
         await self._report(trunks, routes, outcome)
         if outcome.unreachable or outcome.waiting:
             # Try again: a restarted replica must get its entries back, and a mounted
-            # ConfigMap shows the new lists only after the kubelet's next sync.
-            asyncio.get_running_loop().call_later(self.reload_delta, self._dirty.set)
+            # ConfigMap shows the new lists only after the kubelet's next sync. An edge
+            # agent loads them within a second: read back again soon, not one reload
+            # spacing later.
+            again = self.verify_interval if self.sink.reloads_itself else self.reload_delta
+            asyncio.get_running_loop().call_later(again, self._read_back_again)
+
+    def _read_back_again(self) -> None:
+        """The retry of a sync: no debounce, no trunk change is settling."""
+        self._again = True
+        self._dirty.set()
 
     async def _reload_and_verify(self, rendered: Rendered, dispatcher_changed: bool,
                                  addresses_changed: bool) -> _Outcome:
@@ -239,10 +253,16 @@ class TableSync:
         fresh = {method for method, did in ((DISPATCHER_RELOAD, dispatcher_changed),
                                             (ADDRESS_RELOAD, addresses_changed)) if did}
         replicas = await self.replicas()
-        outcome = _Outcome(rendered, len(replicas), {}, [], [])
+        outcome = _Outcome(rendered, len(replicas), {}, [], [],
+                           agents=self.sink.reloads_itself)
         for replica in replicas:
             url = replica.url
             owed = self._owed.pop(url, set()) | fresh
+            if self.sink.reloads_itself:
+                # The replica's edge agent reloads it; reloading here as well would reset
+                # its gateway health a second time. The operator verifies only.
+                owed = set()
+                self._loaded[url] = self._list_generation
             try:
                 for method in (DISPATCHER_RELOAD, ADDRESS_RELOAD):
                     if method in owed:
@@ -327,9 +347,11 @@ def edge_verdict(route: TrunkRoute, outcome: _Outcome, source: str
     waiting = [url for url in outcome.waiting
                if any(p.startswith(f"{url}: ") for p in problems)]
     if problems and waiting:
+        how = ("each pod's edge agent loads them; read back until it has" if outcome.agents
+               else "a mounted ConfigMap changes after the kubelet's next sync; reloaded "
+                    "again until it does")
         return "Pending", (f"waiting for {len(waiting)} Kamailio replica(s) to load the "
-                           f"new lists for set {route.set_id} (a mounted ConfigMap changes "
-                           "after the kubelet's next sync; reloaded again until it does)")
+                           f"new lists for set {route.set_id} ({how})")
     if problems:
         return "Pending", "; ".join(problems)
     if not route.spec.gateways:
