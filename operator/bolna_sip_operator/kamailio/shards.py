@@ -79,7 +79,7 @@ def split(dispatcher: str, addresses: str, *, capacity: int = SHARD_CAPACITY,
     room = capacity
     for key, text in ((DISPATCHER_KEY, dispatcher), (ADDRESS_KEY, addresses)):
         parts: list[str] = []
-        for line in text.splitlines(keepends=True):
+        for line in _lines(text):
             size = len(line.encode())
             if size > room:
                 shards[-1][key] += "".join(parts)
@@ -102,6 +102,14 @@ def split(dispatcher: str, addresses: str, *, capacity: int = SHARD_CAPACITY,
     manifest = Manifest(len(shards), digest(dispatcher), digest(addresses))
     shards[0][MANIFEST_KEY] = manifest.dump()
     return shards
+
+
+def _lines(text: str) -> list[str]:
+    """The lines with their newlines; only ``\\n`` ends one (``splitlines`` would also cut
+    at characters such as U+0085 inside a line)."""
+    lines = text.split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
 
 
 def join(first: dict[str, str], rest: list[dict[str, str] | None]) -> tuple[str, str] | None:
