@@ -33,6 +33,7 @@ from .shards import (
     CONFIGMAP_LIMIT,
     DISPATCHER_KEY,
     MANIFEST_KEY,
+    SHARD_CAPACITY,
     Manifest,
     TooLarge,
     shard_name,
@@ -105,8 +106,11 @@ class ConfigMapSink:
     eventual = True
 
     def __init__(self, store: ConfigMapStore, namespace: str, name: str, *,
-                 max_shards: int = 1, agents: bool = False) -> None:
+                 max_shards: int = 1, agents: bool = False,
+                 capacity: int = SHARD_CAPACITY) -> None:
         self.store = store
+        self.capacity = capacity
+        """List bytes per ConfigMap (tests make it small to get many shards)."""
         self.namespace = namespace
         self.name = name
         self.max_shards = max_shards
@@ -121,7 +125,7 @@ class ConfigMapSink:
         there are now, so a reader never misses one it is told of.
         """
         shards = split(rendered.dispatcher_text, rendered.address_text,
-                       max_shards=self.max_shards)
+                       capacity=self.capacity, max_shards=self.max_shards)
         old_first = await self._data(0)
         old_count = _count(old_first)
         for index in (*range(1, len(shards)), 0):
