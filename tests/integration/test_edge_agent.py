@@ -13,6 +13,7 @@ import asyncio
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from kubernetes import client
 from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.edge_agent_process import EdgeAgentProcess
 from bolna_devenv.kamailio import Kamailio
+from bolna_devenv.operator_process import OperatorProcess, free_port
+from bolna_devenv.sip_peer import SipPeer
+from bolna_emulator.process import EmulatorProcess
 from bolna_sip_operator.kamailio.render import (
     EdgeGateway,
     EdgeSource,
@@ -36,11 +40,14 @@ from bolna_sip_operator.kamailio.shards import MANIFEST_KEY, TooLarge, digest
 from bolna_sip_operator.kamailio.sink import ConfigMapSink
 from bolna_sip_operator.kamailio.verify import address_differences
 from bolna_sip_operator.kube import Kube
-from tests.integration.apiserver import create_namespace
+from tests.corpus import IP_BASED_SPEC, manifest
+from tests.integration.apiserver import Trunks, create_namespace
+from tests.integration.helpers import condition, wait_condition
 
 pytestmark = pytest.mark.integration
 
 LISTS = "kamailio-lists"
+TOKEN = "edge-agent-token-5d1e"
 
 
 @pytest.fixture
@@ -231,3 +238,48 @@ def test_once_writes_the_lists_and_exits(
     assert (out / "dispatcher.list").read_text() == rendered.dispatcher_text
     assert (out / "address.list").read_text() == rendered.address_text
     assert '"destinations": 5' in done.stdout
+
+
+def test_the_operator_with_edge_agents_only_verifies(
+        control_plane: ControlPlane, crd: None, api_client: client.ApiClient,
+        trunks: Trunks, kamailio: Kamailio, tmp_path: Path) -> None:
+    """``run --edge-agents``: the operator writes the ConfigMap, the agent reloads its
+    Kamailio, the operator reads the set back and the trunk is Ready; the operator sends
+    no reload of its own."""
+    namespace = create_namespace(api_client, "agentop")
+    metrics_port = free_port()
+    agent = EdgeAgentProcess(
+        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
+        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
+        log_path=tmp_path / "agent.log")
+    with EmulatorProcess(tokens=[TOKEN]) as bolna, \
+            SipPeer(tmp_path / "gw", name="gw") as gateway, agent:
+        operator = OperatorProcess(
+            kubeconfig=control_plane.kubeconfig, bolna_url=bolna.url, token=TOKEN,
+            log_path=tmp_path / "operator.log", drift_interval=30, extra_args=(
+                "--namespace", namespace, "--lists-configmap", f"{namespace}/{LISTS}",
+                "--edge-agents", "--list-shards", "4", "--kamailio-rpc", kamailio.rpc_url,
+                "--reload-delta", "1", "--health-interval", "1", "--probe-settle", "3",
+                "--metrics-port", str(metrics_port)))
+        try:
+            operator.start()
+            trunks.create(namespace, manifest(
+                {**IP_BASED_SPEC, "qualifyFrequency": 1, "gateways": [
+                    {"gatewayAddress": "127.0.0.1", "port": gateway.port, "priority": 1}]},
+                name="edge"))
+            trunk = wait_condition(trunks, namespace, "edge", "Ready", "True", timeout=60)
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                        timeout=5) as answer:
+                metrics = answer.read().decode()
+        finally:
+            operator.stop()
+    synced = condition(trunk, "DispatcherSynced")
+    assert synced["reason"] == "Loaded", synced
+    assert trunk["status"]["healthyGateways"] == "1/1"
+    set_id = trunk["status"]["dispatcher"]["setId"]
+    assert {t["SET"] for t in kamailio.dispatcher_targets()} == {set_id}
+    assert "Kamailio reloaded dispatcher" in agent.log()
+    assert "# TYPE bolna_sip_kamailio_reloads_total counter" in metrics
+    sent = [line for line in metrics.splitlines()
+            if line.startswith("bolna_sip_kamailio_reloads_total{")]
+    assert all(line.endswith(" 0.0") for line in sent), sent

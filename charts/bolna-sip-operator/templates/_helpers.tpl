@@ -84,24 +84,40 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "bso.component" (dict "root" . "suffix" "kamailio-lists") }}
 {{- end }}
 
+{{- define "bso.kamailio.agentName" -}}
+{{- include "bso.component" (dict "root" . "suffix" "edge-agent") }}
+{{- end }}
+
+{{/* The lists' ConfigMaps: the chart's, then <name>-1 ... <name>-(shards-1). */}}
+{{- define "bso.edge.configMaps" -}}
+{{- $edge := . }}
+{{- $names := list $edge.configMap }}
+{{- range $index := untilStep 1 (int $edge.shards) 1 }}
+{{- $names = append $names (printf "%s-%d" $edge.configMap $index) }}
+{{- end }}
+{{- $names | toJson }}
+{{- end }}
+
 {{- define "bso.kamailio.configName" -}}
 {{- include "bso.component" (dict "root" . "suffix" "kamailio-config") }}
 {{- end }}
 
 {{/*
 Where the edge the operator manages lives, as a dict: namespace, service, configMap,
-rpcPort. Empty when the operator manages Bolna only.
+rpcPort, agents (edge agents load the lists) and shards (ConfigMaps the lists may take).
+Empty when the operator manages Bolna only.
 */}}
 {{- define "bso.edge" -}}
 {{- if .Values.kamailio.enabled }}
-{{- dict "namespace" .Release.Namespace "service" (include "bso.kamailio.name" .) "configMap" (include "bso.kamailio.listsName" .) "rpcPort" "rpc" | toJson }}
+{{- $agents := eq .Values.kamailio.lists.delivery "agent" }}
+{{- dict "namespace" .Release.Namespace "service" (include "bso.kamailio.name" .) "configMap" (include "bso.kamailio.listsName" .) "rpcPort" "rpc" "agents" $agents "shards" (ternary (int .Values.kamailio.lists.maxShards) 1 $agents) | toJson }}
 {{- else if or .Values.kamailio.external.service .Values.kamailio.external.listsConfigMap }}
 {{- $svc := splitList "/" (required "kamailio.external.service (NAMESPACE/NAME) is required with kamailio.external.listsConfigMap" .Values.kamailio.external.service) }}
 {{- $cm := splitList "/" (required "kamailio.external.listsConfigMap (NAMESPACE/NAME) is required with kamailio.external.service" .Values.kamailio.external.listsConfigMap) }}
 {{- if ne (index $svc 0) (index $cm 0) }}
 {{- fail "kamailio.external.service and kamailio.external.listsConfigMap must be in the same namespace" }}
 {{- end }}
-{{- dict "namespace" (index $svc 0) "service" (index $svc 1) "configMap" (index $cm 1) "rpcPort" .Values.kamailio.external.rpcPortName | toJson }}
+{{- dict "namespace" (index $svc 0) "service" (index $svc 1) "configMap" (index $cm 1) "rpcPort" .Values.kamailio.external.rpcPortName "agents" false "shards" 1 | toJson }}
 {{- else }}
 {{- dict | toJson }}
 {{- end }}
