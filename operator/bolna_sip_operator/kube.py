@@ -224,14 +224,6 @@ class Kube:
             name, namespace, {"data": data}, field_manager=FIELD_MANAGER,
             _content_type="application/merge-patch+json")
 
-    async def delete_configmap(self, namespace: str, name: str) -> None:
-        """Delete a ConfigMap; one already gone is fine."""
-        try:
-            await self._core.delete_namespaced_config_map(name, namespace)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-
     async def create_event(self, namespace: str, event: dict[str, Any]) -> bool:
         """Create a core/v1 Event; False when its name is taken (409), so the caller can
         pick another name."""

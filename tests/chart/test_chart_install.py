@@ -113,6 +113,29 @@ def can(kubectl: Kubectl, release: Release, *args: str) -> bool:
     return result.stdout.strip() == "yes"
 
 
+def test_the_edge_agent_may_read_the_lists_and_nothing_else(kubectl: Kubectl,
+                                                           release: Release) -> None:
+    """``kubectl auth can-i`` as the Kamailio pods' ServiceAccount (the edge agent's)."""
+    ns, lists = release.namespace, f"{release.fullname}-kamailio-lists"
+    agent = f"system:serviceaccount:{ns}:{release.fullname}-edge-agent"
+
+    def agent_can(*args: str) -> bool:
+        result = kubectl.run("auth", "can-i", *args, "--as", agent, check=False)
+        return result.stdout.strip() == "yes"
+
+    allowed: list[tuple[str, ...]] = [
+        ("get", f"configmaps/{lists}", "-n", ns), ("watch", f"configmaps/{lists}", "-n", ns),
+        ("list", f"configmaps/{lists}", "-n", ns), ("get", f"configmaps/{lists}-7", "-n", ns)]
+    refused = [("list", "configmaps", "-n", ns), ("get", "configmaps/other", "-n", ns),
+               ("patch", f"configmaps/{lists}", "-n", ns),
+               ("get", f"configmaps/{lists}-8", "-n", ns),
+               ("get", "secrets", "-n", ns), ("list", "siptrunks.sip.bolna.ai", "-A"),
+               ("list", "endpointslices.discovery.k8s.io", "-n", ns), ("*", "*")]
+    wrong = [args for args in allowed if not agent_can(*args)]
+    wrong += [args for args in refused if agent_can(*args)]
+    assert not wrong, f"can-i answered wrongly for {wrong}"
+
+
 def deployment_args(kubectl: Kubectl, release: Release) -> list[str]:
     """The operator container's arguments, as the apiserver stored them."""
     deployment = get(kubectl, "deployment", release.fullname, "-n", release.namespace)
@@ -297,6 +320,8 @@ def test_service_account_may_do_its_job_and_nothing_else(kubectl: Kubectl,
         ("patch", f"clusterkopfpeerings.kopf.dev/{release.cluster_name}"),
         ("list", "endpointslices.discovery.k8s.io", "-n", ns),
         ("patch", f"configmaps/{lists}", "-n", ns), ("get", f"configmaps/{lists}", "-n", ns),
+        # The lists' shards (edge agents, the default), by name.
+        ("patch", f"configmaps/{lists}-7", "-n", ns), ("get", f"configmaps/{lists}-1", "-n", ns),
     ]
     refused = [
         ("create", "secrets", "-n", ns), ("update", "secrets", "-n", "anywhere"),
@@ -310,7 +335,9 @@ def test_service_account_may_do_its_job_and_nothing_else(kubectl: Kubectl,
         ("update", "carriertrunks.sip.bolna.ai", "-n", "anywhere"),
         ("update", "carriertrunks.sip.bolna.ai", "--subresource=status", "-n", "anywhere"),
         ("list", "configmaps", "-n", ns), ("create", "configmaps", "-n", ns),
+        ("delete", f"configmaps/{lists}-1", "-n", ns),
         ("patch", "configmaps/other", "-n", ns), ("get", "configmaps/kube-root-ca.crt", "-n", ns),
+        ("delete", "configmaps/other", "-n", ns), ("patch", f"configmaps/{lists}-8", "-n", ns),
         ("list", "endpointslices.discovery.k8s.io", "-n", "default"),
         ("patch", "clusterkopfpeerings.kopf.dev/someone-else"),
         ("list", "namespaces"), ("create", "serviceaccounts/token", "-n", ns),

@@ -73,10 +73,12 @@ def peering(resource: str, name: str) -> set[Grant]:
             | _grants("kopf.dev", resource, "get patch", name))
 
 
-def edge(configmap: str) -> set[Grant]:
-    """Kamailio's EndpointSlices, and the lists ConfigMap by name."""
+def edge(configmap: str, shards: int = 1) -> set[Grant]:
+    """Kamailio's EndpointSlices, and the lists' ConfigMaps by name."""
+    names = [configmap] + [f"{configmap}-{index}" for index in range(1, shards)]
     return (_grants("discovery.k8s.io", "endpointslices", "get list watch")
-            | _grants("", "configmaps", "get patch update", configmap))
+            | {grant for name in names for grant in
+               _grants("", "configmaps", "get patch update", name)})
 
 
 def granted(manifests: Manifests, service_account: str, namespace: str = NAMESPACE
@@ -88,8 +90,10 @@ def granted(manifests: Manifests, service_account: str, namespace: str = NAMESPA
     for binding in manifests:
         if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
             continue
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": service_account,
-                                        "namespace": namespace}]
+        (subject,) = binding["subjects"]
+        assert subject["kind"] == "ServiceAccount" and subject["namespace"] == namespace
+        if subject["name"] != service_account:
+            continue
         bound_ns = binding["metadata"].get("namespace")
         ref = binding["roleRef"]
         role = roles[(ref["kind"], bound_ns if ref["kind"] == "Role" else None, ref["name"])]
@@ -278,7 +282,7 @@ def test_defaults_render_the_operator_and_the_edge(defaults: Manifests) -> None:
     for pdb in defaults.of_kind("PodDisruptionBudget"):
         assert pdb["spec"] == {"maxUnavailable": 1, "selector": pdb["spec"]["selector"]}
     assert {d["metadata"]["name"] for d in defaults.of_kind("ConfigMap")} == {
-        LISTS, f"{FULLNAME}-kamailio-config"}
+        LISTS, f"{FULLNAME}-kamailio-config", *(f"{LISTS}-{index}" for index in range(1, 8))}
     for doc in defaults:
         if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["metadata"]
@@ -394,8 +398,12 @@ def test_rbac_all_namespaces(defaults: Manifests) -> None:
     cluster peering; a Role for the edge in the release namespace. Nothing else."""
     assert granted(defaults, FULLNAME) == {
         "*": TRUNKS | peering("clusterkopfpeerings", CLUSTER_NAME) | CRDS,
-        NAMESPACE: edge(LISTS),
+        NAMESPACE: edge(LISTS, shards=8),
     }
+    # The Kamailio pods' edge agents read the lists, by name, and nothing else.
+    assert granted(defaults, f"{FULLNAME}-edge-agent") == {NAMESPACE: {
+        grant for index in range(8) for grant in _grants(
+            "", "configmaps", "get list watch", LISTS + (f"-{index}" if index else ""))}}
     assert_no_broad_rules(defaults)
 
 
@@ -406,7 +414,7 @@ def test_rbac_listed_namespaces(helm: Helm) -> None:
     trunk_role = TRUNKS | peering("kopfpeerings", CLUSTER_NAME)
     assert granted(manifests, FULLNAME) == {
         "*": CRDS | NAMESPACES, "team-a": trunk_role, "team-b": trunk_role,
-        NAMESPACE: edge(LISTS)}
+        NAMESPACE: edge(LISTS, shards=8)}
     assert_no_broad_rules(manifests)
 
 
@@ -437,7 +445,7 @@ def test_rbac_everything(helm: Helm) -> None:
     trunk_role = TRUNKS | peering("kopfpeerings", name)
     assert granted(manifests, "sip-operator") == {
         "*": CRDS | NAMESPACES, "support": trunk_role,
-        NAMESPACE: trunk_role | edge("edge-sip-kamailio-lists")}
+        NAMESPACE: trunk_role | edge("edge-sip-kamailio-lists", shards=4)}
     assert_no_broad_rules(manifests)
 
 
@@ -465,9 +473,9 @@ def test_pdb_only_with_more_than_one_replica(helm: Helm) -> None:
 # ---- Kamailio ------------------------------------------------------------------------
 
 def test_kamailio_edge(defaults: Manifests) -> None:
-    """Two replicas at least, locked down, the lists ConfigMap mounted as a directory
-    (not subPath) where DS_LIST_FILE and ADDRESS_FILE point, and a Service whose rpc
-    port the operator is pointed at."""
+    """Two replicas at least, locked down, the lists where DS_LIST_FILE and ADDRESS_FILE
+    point (the edge agent's directory), and a Service whose rpc port the operator is
+    pointed at."""
     deployment = defaults.deployment("kamailio")
     assert deployment["spec"]["replicas"] >= 2
     assert_locked_down(deployment)
@@ -479,13 +487,11 @@ def test_kamailio_edge(defaults: Manifests) -> None:
     assert args[:4] == ["-DD", "-E", "-f", "/etc/kamailio/kamailio.cfg"]
 
     volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
-    lists_mount = next(m for m in box["volumeMounts"]
-                       if volumes[m["name"]].get("configMap", {}).get("name") == LISTS)
-    assert "subPath" not in lists_mount, "a subPath mount never sees ConfigMap updates"
-    lists = defaults.one("ConfigMap", LISTS)
+    lists_mount = next(m for m in box["volumeMounts"] if m["name"] == "lists")
+    assert "emptyDir" in volumes["lists"] and lists_mount["readOnly"] is True
     for define, key in (("DS_LIST_FILE", "dispatcher.list"), ("ADDRESS_FILE", "address.list")):
         assert found[define] == f'"{lists_mount["mountPath"]}/{key}"'
-        assert key in lists["data"]
+    assert not any("serviceaccount" in m["mountPath"] for m in box["volumeMounts"])
     config_mount = next(m for m in box["volumeMounts"] if m["mountPath"] ==
                         "/etc/kamailio/kamailio.cfg")
     assert volumes[config_mount["name"]]["configMap"]["name"] == f"{FULLNAME}-kamailio-config"
@@ -510,6 +516,70 @@ def test_kamailio_edge(defaults: Manifests) -> None:
     assert operator["--kamailio-rpc-port"] == ["rpc"]
     assert operator["--lists-configmap"] == [f"{NAMESPACE}/{LISTS}"]
     assert operator["--reload-delta"] == [found["RELOAD_DELTA"]]
+
+
+def test_the_edge_agent_sidecar(defaults: Manifests) -> None:
+    """A native sidecar from the operator image: it follows the lists' ConfigMap into the
+    directory Kamailio reads, reloads Kamailio at the pod's own RPC address, holds the
+    only API token of the pod, and its startup probe keeps Kamailio from starting before
+    the lists are written."""
+    deployment = defaults.deployment("kamailio")
+    spec = pod_spec(deployment)
+    (agent,) = spec["initContainers"]
+    assert agent["restartPolicy"] == "Always"
+    assert agent["image"] == container(defaults.deployment("operator"))["image"]
+    assert agent["command"] == ["bolna-sip-operator"] and agent["args"][0] == "edge-agent"
+    given = flags(agent["args"][1:])
+    lists_mount = next(m for m in container(deployment)["volumeMounts"]
+                       if m["name"] == "lists")
+    assert given["--lists-configmap"] == [f"{NAMESPACE}/{LISTS}"]
+    assert given["--directory"] == [lists_mount["mountPath"]]
+    assert given["--kamailio-rpc"] == ["http://$(POD_IP):5090/RPC"]
+    assert given["--reload-delta"] == [defines(container(deployment)["args"])["RELOAD_DELTA"]]
+    assert agent["startupProbe"]["httpGet"]["path"] == "/readyz"
+    assert agent["securityContext"]["readOnlyRootFilesystem"] is True
+    assert agent["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["name"]: m for m in agent["volumeMounts"]}
+    assert not mounts["lists"].get("readOnly")
+    assert mounts["edge-agent-token"]["mountPath"] == (
+        "/var/run/secrets/kubernetes.io/serviceaccount")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["edge-agent-token"]["projected"]["sources"][0]["serviceAccountToken"]
+    assert spec["serviceAccountName"] == f"{FULLNAME}-edge-agent"
+    assert defaults.one("ServiceAccount", f"{FULLNAME}-edge-agent")[
+        "automountServiceAccountToken"] is False
+    operator = flags(container(defaults.deployment("operator"))["args"])
+    assert "--edge-agents" in operator and operator["--list-shards"] == ["8"]
+    for index in range(1, 8):
+        shard = defaults.one("ConfigMap", f"{LISTS}-{index}")
+        assert shard["data"] == {"dispatcher.list": "", "address.list": ""}
+        assert shard["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_lists_through_the_mounted_configmap(helm: Helm) -> None:
+    """lists.delivery volume: the ConfigMap mounted as a directory (not subPath), no
+    sidecar, no token, no shards; the operator reloads the replicas itself."""
+    manifests = helm.template(values={"kamailio.lists.delivery": "volume"})
+    deployment = manifests.deployment("kamailio")
+    spec = pod_spec(deployment)
+    assert "initContainers" not in spec and "serviceAccountName" not in spec
+    box = container(deployment)
+    found = defines(box["args"])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    lists_mount = next(m for m in box["volumeMounts"]
+                       if volumes[m["name"]].get("configMap", {}).get("name") == LISTS)
+    assert "subPath" not in lists_mount, "a subPath mount never sees ConfigMap updates"
+    lists = manifests.one("ConfigMap", LISTS)
+    for define, key in (("DS_LIST_FILE", "dispatcher.list"), ("ADDRESS_FILE", "address.list")):
+        assert found[define] == f'"{lists_mount["mountPath"]}/{key}"'
+        assert key in lists["data"]
+    assert {d["metadata"]["name"] for d in manifests.of_kind("ConfigMap")} == {
+        LISTS, f"{FULLNAME}-kamailio-config"}
+    operator = flags(container(manifests.deployment("operator"))["args"])
+    assert "--edge-agents" not in operator and "--list-shards" not in operator
+    assert granted(manifests, FULLNAME)[NAMESPACE] == edge(LISTS)
+    assert f"{FULLNAME}-edge-agent" not in {
+        d["metadata"]["name"] for d in manifests.of_kind("ServiceAccount")}
 
 
 def test_lists_configmap_survives_upgrades_and_uninstall(defaults: Manifests) -> None:

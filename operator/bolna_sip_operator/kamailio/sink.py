@@ -92,8 +92,6 @@ class ConfigMapStore(Protocol):
     async def put_configmap_data(self, namespace: str, name: str, data: dict[str, str],
                                  *, create: bool) -> None: ...
 
-    async def delete_configmap(self, namespace: str, name: str) -> None: ...
-
 
 class ConfigMapSink:
     """The lists in ConfigMaps: one that the Kamailio pods mount, or shards that each
@@ -119,9 +117,9 @@ class ConfigMapSink:
         """Each shard's data as last read or written; None: the ConfigMap is missing."""
 
     async def publish(self, rendered: Rendered) -> Changed:
-        """Write the shards whose data changed, shard 0 last; drop shards no longer used.
+        """Write the shards whose data changed, shard 0 last; empty shards no longer used.
 
-        A shard left over from larger lists is deleted only after shard 0 says how many
+        A shard left over from larger lists is emptied only after shard 0 says how many
         there are now, so a reader never misses one it is told of.
         """
         shards = split(rendered.dispatcher_text, rendered.address_text,
@@ -131,8 +129,9 @@ class ConfigMapSink:
         for index in (*range(1, len(shards)), 0):
             await self._put(index, shards[index])
         for index in range(len(shards), old_count):
-            await self.store.delete_configmap(self.namespace, shard_name(self.name, index))
-            self._known.pop(shard_name(self.name, index), None)
+            # No longer named by shard 0: emptied, not deleted (the chart creates every
+            # shard, so that the operator needs no create or delete on ConfigMaps).
+            await self._put(index, {DISPATCHER_KEY: "", ADDRESS_KEY: ""})
         old = old_first or {}
         if old_count > 1 or len(shards) > 1:
             before = Manifest.load(old[MANIFEST_KEY]) if MANIFEST_KEY in old else None

@@ -51,7 +51,7 @@ def test_too_many_shards_is_refused_naming_the_setting() -> None:
 
 
 def test_a_line_longer_than_a_shard_is_refused() -> None:
-    with pytest.raises(TooLarge, match="a line of dispatcher.list"):
+    with pytest.raises(TooLarge, match=r"a line of dispatcher\.list"):
         split("x" * 100 + "\n", "", capacity=40, max_shards=10)
 
 
@@ -70,7 +70,7 @@ def test_shard_zero_without_a_manifest_is_taken_as_it_is() -> None:
 
 
 def test_a_broken_manifest_is_an_error_that_names_the_key() -> None:
-    with pytest.raises(ValueError, match="lists.json"):
+    with pytest.raises(ValueError, match=r"lists\.json"):
         join({MANIFEST_KEY: "{", DISPATCHER_KEY: ""}, [])
     with pytest.raises(ValueError, match="shards"):
         Manifest.load('{"shards": 0, "dispatcherSha256": "", "addressSha256": ""}')
