@@ -167,6 +167,42 @@ def test_example_carrier_trunk_ready_beside_it_on_the_same_edge(cluster: Cluster
         assert (carrier_set, "10.244.0.0", 16) in loaded, subnets
 
 
+def test_each_kamailio_pod_loads_the_lists_through_its_edge_agent(cluster: Cluster) -> None:
+    """The edge agent sidecar (the chart's default): in every Kamailio pod it started
+    before Kamailio, reloaded it, and reports on /readyz the very lists the operator
+    wrote (the digests of the ConfigMap's manifest); the trunks' DispatcherSynced was
+    set by reading each replica back, with no reload from the operator."""
+    lists = cluster.get("configmap", LISTS_CONFIGMAP, namespace=SYSTEM_NS)["data"]
+    manifest = json.loads(lists["lists.json"])
+    assert manifest["shards"] == 1
+    for pod in cluster.pods(KAMAILIO_PODS):
+        name = pod["metadata"]["name"]
+        (agent,) = pod["spec"]["initContainers"]
+        assert agent["name"] == "edge-agent" and agent["restartPolicy"] == "Always"
+        assert agent["image"] == cluster.images.operator
+        (state,) = pod["status"]["initContainerStatuses"]
+        assert state["started"] and state["ready"], state
+        script = ("import urllib.request; print(urllib.request.urlopen("
+                  "'http://127.0.0.1:8091/readyz', timeout=5).read().decode())")
+        report = json.loads(cluster.kubectl.run(
+            "exec", "-n", SYSTEM_NS, name, "-c", "edge-agent", "--", "python3", "-c",
+            script).stdout)
+        assert report["dispatcherSha256"] == manifest["dispatcherSha256"], report
+        assert report["addressSha256"] == manifest["addressSha256"], report
+        assert report["reloadsOwed"] == [] and report["lastError"] is None, report
+        log = cluster.logs(f"pod/{name}", SYSTEM_NS)
+        assert "Kamailio reloaded dispatcher" in log and "Traceback" not in log, log
+    for pod in cluster.pods(OPERATOR_PODS):
+        script = ("import urllib.request; print(urllib.request.urlopen("
+                  "'http://127.0.0.1:9090/metrics', timeout=5).read().decode())")
+        metrics = cluster.kubectl.run("exec", "-n", SYSTEM_NS, pod["metadata"]["name"],
+                                      "--", "python3", "-c", script).stdout
+        assert "# TYPE bolna_sip_kamailio_reloads_total counter" in metrics
+        sent = [line for line in metrics.splitlines()
+                if line.startswith("bolna_sip_kamailio_reloads_total{")]
+        assert all(line.endswith(" 0.0") for line in sent), sent
+
+
 # ---- calls through the edge ----------------------------------------------------------
 
 def test_call_reaches_priority_one_then_fails_over(cluster: Cluster) -> None:

@@ -16,7 +16,9 @@ change that does not touch the edge (a phone number) is Ready in a moment.
 Replicas come from a ``ReplicaSource``. A sink may be *eventual* (a ConfigMap the pods
 mount shows a write only after the kubelet's next sync): a replica that reads back old
 lists is reloaded again, spaced by ``reload_delta``, until it matches or
-``propagation_timeout`` passes. With several operator replicas, only the one Kopf's
+``propagation_timeout`` passes. A sink that ``reloads_itself`` (an edge agent in each
+pod loads every write) is never reloaded from here: a replica is read back again every
+``verify_interval`` until it holds the new lists. With several operator replicas, only the one Kopf's
 peering lets act runs these loops.
 """
 
