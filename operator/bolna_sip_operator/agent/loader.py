@@ -60,6 +60,7 @@ class Loader:
         self.reload_delta = reload_delta
         self.owed: set[str] = set()
         self.report = Report()
+        self._answered = False
 
     def write(self, lists: Lists) -> bool:
         """Write whichever list changed; True if one did (its reload is then owed)."""
@@ -98,8 +99,13 @@ class Loader:
                 self.owed.add(method)
                 self.report.last_error = f"{method}: {error}"
                 self.report.owed = sorted(self.owed)
-                log.info("Kamailio did not take %s (%s); sent again shortly", method, error)
+                # Unreachable before Kamailio ever answered: it is starting (and reads
+                # the files the agent wrote as it starts); not worth a line a second.
+                quiet = isinstance(error, Unreachable) and not self._answered
+                log.log(logging.DEBUG if quiet else logging.INFO,
+                        "Kamailio did not take %s (%s); sent again shortly", method, error)
                 return False
+            self._answered = True
             self.report.reloaded_at[method] = time.time()
             log.info("Kamailio reloaded %s", method.split(".")[0])
         self.report.owed = sorted(self.owed)

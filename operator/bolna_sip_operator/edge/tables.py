@@ -17,9 +17,9 @@ Replicas come from a ``ReplicaSource``. A sink may be *eventual* (a ConfigMap th
 mount shows a write only after the kubelet's next sync): a replica that reads back old
 lists is reloaded again, spaced by ``reload_delta``, until it matches or
 ``propagation_timeout`` passes. A sink that ``reloads_itself`` (an edge agent in each
-pod loads every write) is never reloaded from here: a replica is read back again every
-``verify_interval`` until it holds the new lists. With several operator replicas, only the one Kopf's
-peering lets act runs these loops.
+pod loads every write) is never reloaded from here: a replica is read back, soon and then
+less often, until it holds the new lists. With several operator replicas, only the one
+Kopf's peering lets act runs these loops.
 """
 
 from __future__ import annotations
@@ -238,8 +238,15 @@ class TableSync:
             # ConfigMap shows the new lists only after the kubelet's next sync. An edge
             # agent loads them within a second: read back again soon, not one reload
             # spacing later.
-            again = self.verify_interval if self.sink.reloads_itself else self.reload_delta
+            again = self._next_read_back() if self.sink.reloads_itself else self.reload_delta
             asyncio.get_running_loop().call_later(again, self._read_back_again)
+
+    def _next_read_back(self) -> float:
+        """Seconds to the next read-back while waiting for edge agents: ``verify_interval``
+        right after a change, doubling up to ``reload_delta`` + 1 s, so that large lists
+        are not read back from every replica several times a second for long."""
+        since = 0.0 if self._changed_at is None else self._clock() - self._changed_at
+        return min(max(self.verify_interval, since / 2), self.reload_delta + 1.0)
 
     def _read_back_again(self) -> None:
         """The retry of a sync: no debounce, no trunk change is settling."""
