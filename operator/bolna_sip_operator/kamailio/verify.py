@@ -13,11 +13,19 @@ from .rpc import ListedDestination
 
 
 def _flags_agree(written: int, reported: str) -> bool:
+    """Whether Kamailio's state letters fit the written flags.
+
+    kamailio.cfg probes every destination that is not disabled (``ds_probing_mode`` 1),
+    and Kamailio sets the probing bit on a destination once its first OPTIONS is sent,
+    written flag 8 or not: an unprobed destination shows ``X`` only until the first ping
+    round after a reload, ``P`` after it. Requiring ``X`` would call every such trunk
+    unloaded ten seconds after a reload, until the next one.
+    """
     state, probing = reported[:1], reported[1:2]
     if written & FLAG_DISABLED:
         return state == "D"
     wants_probing = bool(written & FLAG_PROBING)
-    return state in ("A", "T", "I") and probing == ("P" if wants_probing else "X")
+    return state in ("A", "T", "I") and probing in (("P",) if wants_probing else ("P", "X"))
 
 
 def dispatcher_differences(written: list[Destination], listed: list[ListedDestination]

@@ -26,6 +26,19 @@ def test_equal_tables_have_no_differences_whatever_the_health() -> None:
     assert dispatcher_differences(WRITTEN, listed) == []
 
 
+def test_an_unprobed_destination_may_show_probing_after_a_ping_round() -> None:
+    """ds_probing_mode 1 pings every destination: flag 0 shows AX after a reload and AP
+    from the first ping round on; both are what was written. Disabled stays disabled."""
+    written = [Destination(1, "sip:a.example.com:5060", 0, 1, "duid=1-0;trunk=ns/t",
+                           "a.example.com", 5060, 1)]
+    for flags in ("AX", "AP", "TP", "IP"):
+        listed = [_listed("sip:a.example.com:5060", flags, 1, "duid=1-0;trunk=ns/t")]
+        assert dispatcher_differences(written, listed) == [], flags
+    listed = [_listed("sip:a.example.com:5060", "DX", 1, "duid=1-0;trunk=ns/t")]
+    assert dispatcher_differences(written, listed) == [
+        "set 1 sip:a.example.com:5060: flags DX, written 0"]
+
+
 def test_a_skipped_line_and_a_wrong_flag_are_named() -> None:
     listed = [_listed("sip:a.example.com:5060", "AX", 2, "duid=1-0;trunk=ns/t")]
     problems = dispatcher_differences(WRITTEN, listed)
