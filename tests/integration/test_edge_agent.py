@@ -57,22 +57,26 @@ def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
     lists.mkdir()
     (lists / "dispatcher.list").write_text("")
     (lists / "address.list").write_text("")
+    # Probing every 30 s: thousands of loopback gateways that never answer would each
+    # hold a transaction (and shared memory) for the OPTIONS timeout, every round.
     with Kamailio(tmp_path / "kamailio", dispatcher_file=lists / "dispatcher.list",
-                  address_file=lists / "address.list", reload_delta=1) as running:
+                  address_file=lists / "address.list", reload_delta=1,
+                  ping_interval=30) as running:
         yield running
 
 
-def _routes(count: int, gateways: int = 1, *, first_octet: int = 10,
+def _routes(count: int, gateways: int = 1, *, second: int = 10,
             name: str = "trunk") -> list[TrunkRoute]:
-    """``count`` ip-based trunks, each with ``gateways`` gateways."""
+    """``count`` ip-based trunks, each with ``gateways`` gateways, all on loopback
+    addresses (Kamailio probes them: the OPTIONS stay on this machine)."""
     routes = []
     for index in range(count):
         spec = EdgeSpec(
-            gateways=tuple(EdgeGateway(f"{first_octet}.{index // 250}.{index % 250}.{g + 1}",
-                                       5060, g + 1, f"spec.gateways[{g}].gatewayAddress")
+            gateways=tuple(EdgeGateway(f"127.{second}.{index // 250}.{index % 250 + 1}",
+                                       5060 + g, g + 1, f"spec.gateways[{g}].gatewayAddress")
                            for g in range(gateways)),
             transport="udp", active=True, probing=False,
-            sources=(EdgeSource(f"{first_octet}.{index // 250}.{index % 250}.200",
+            sources=(EdgeSource(f"127.{second + 100}.{index // 250}.{index % 250 + 1}",
                                 "spec.inboundIps[0]"),))
         routes.append(TrunkRoute("team", f"{name}-{index}", index + 1, spec))
     return routes
@@ -188,7 +192,7 @@ def test_a_write_under_way_is_not_loaded(
     with agent:
         _wait("the first lists", _holds(kamailio, first), agent)
         # Another write's shard 1 lands, its shard 0 not yet (an operator stopped between).
-        second = render(_routes(40, first_octet=11))
+        second = render(_routes(40, second=11))
         core.patch_namespaced_config_map(f"{LISTS}-1", namespace, {"data": {
             "dispatcher.list": second.dispatcher_text.splitlines(keepends=True)[0]}})
         # The agent reads shard 0 again only when it changes: touch it (a label).
