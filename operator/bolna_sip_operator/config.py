@@ -52,7 +52,7 @@ SETTING_GROUPS: dict[str, str] = {
 }
 
 
-def _cli(group: str, metavar: str | None = None, *, flag: str | None = None) -> JsonDict:
+def cli_meta(group: str, metavar: str | None = None, *, flag: str | None = None) -> JsonDict:
     """The command-line metadata of a field (its ``json_schema_extra``)."""
     return {"group": group, "metavar": metavar, "flag": flag}
 
@@ -68,104 +68,104 @@ class OperatorSettings(BaseModel):
 
     bolna_url: str = Field(
         default=DEFAULT_BASE_URL, description="Base URL of Bolna's API.",
-        json_schema_extra=_cli(BOLNA, "URL"))
+        json_schema_extra=cli_meta(BOLNA, "URL"))
     default_token: SecretStr | None = Field(
         default=None, json_schema_extra=NO_FLAG,
         description=("Bolna API token for SipTrunks without apiTokenSecretRef (from "
                      "--token-file or BOLNA_API_TOKEN, never a flag)."))
     default_token_namespaces: tuple[str, ...] = Field(
-        default=(), json_schema_extra=_cli(BOLNA, "NS"),
+        default=(), json_schema_extra=cli_meta(BOLNA, "NS"),
         description=("Namespaces whose SipTrunks may use the default token (globs like "
                      "'team-*' work); others must name their own with apiTokenSecretRef. "
                      "None given: every watched namespace. The default token opens one "
                      "Bolna account for every namespace that may use it."))
     drift_interval: float = Field(
-        default=300.0, gt=0, json_schema_extra=_cli(BOLNA, "SECONDS"),
+        default=300.0, gt=0, json_schema_extra=cli_meta(BOLNA, "SECONDS"),
         description=("Seconds between checks of Bolna for changes made outside the "
                      "operator: one list of trunks per account, and every changed trunk "
                      "put back."))
     request_timeout: float = Field(
         default=10.0, gt=0, description="Seconds before a Bolna call times out.",
-        json_schema_extra=_cli(BOLNA, "SECONDS"))
+        json_schema_extra=cli_meta(BOLNA, "SECONDS"))
     request_deadline: float = Field(
-        default=DEFAULT_DEADLINE, gt=0, json_schema_extra=_cli(BOLNA, "SECONDS"),
+        default=DEFAULT_DEADLINE, gt=0, json_schema_extra=cli_meta(BOLNA, "SECONDS"),
         description=("Seconds one Bolna request may take in all: connecting, sending, the "
                      "answer's headers and its whole body. --request-timeout bounds each "
                      "wait alone (an answer trickled a byte at a time meets every one of "
                      "them); keep this larger. A request past it is a temporary error."))
     bolna_max_answer_bytes: int = Field(
-        default=DEFAULT_MAX_ANSWER_BYTES, ge=1024, json_schema_extra=_cli(BOLNA, "BYTES"),
+        default=DEFAULT_MAX_ANSWER_BYTES, ge=1024, json_schema_extra=cli_meta(BOLNA, "BYTES"),
         description=("Largest Bolna answer body read, in bytes (a list of 1,000 trunks "
                      "with 4 gateways and 10 numbers each is about 4 MiB). A larger one "
                      "is refused unread when its Content-Length says so, else cut off "
                      "there: a temporary error. Error answers are read only in part."))
     rate_limit_per_minute: int = Field(
-        default=950, gt=0, json_schema_extra=_cli(BOLNA, "N", flag="rate-limit"),
+        default=950, gt=0, json_schema_extra=cli_meta(BOLNA, "N", flag="rate-limit"),
         description="Bolna calls per minute per account (Bolna allows 1000).")
     namespaces: tuple[str, ...] = Field(
-        default=(), json_schema_extra=_cli(KUBERNETES, "NS", flag="namespace"),
+        default=(), json_schema_extra=cli_meta(KUBERNETES, "NS", flag="namespace"),
         description=("Watch only this namespace (globs like 'team-*' work). None given: all "
                      "namespaces."))
     kubeconfig: Path | None = Field(
-        default=None, json_schema_extra=_cli(KUBERNETES, "FILE"),
+        default=None, json_schema_extra=cli_meta(KUBERNETES, "FILE"),
         description="kubeconfig file. Unset: in-cluster, then $KUBECONFIG or ~/.kube/config.")
     debug: bool = Field(
-        default=False, json_schema_extra=_cli(LOGGING),
+        default=False, json_schema_extra=cli_meta(LOGGING),
         description="Log the operator's and Kopf's decisions at DEBUG level.")
     kamailio_rpc: tuple[str, ...] = Field(
-        default=(), json_schema_extra=_cli(SIP_EDGE, "URL"),
+        default=(), json_schema_extra=cli_meta(SIP_EDGE, "URL"),
         description=("JSON-RPC URL of a Kamailio replica, e.g. http://127.0.0.1:5071/RPC; "
                      "one per replica."))
     dispatcher_file: Path | None = Field(
-        default=None, json_schema_extra=_cli(SIP_EDGE, "FILE"),
+        default=None, json_schema_extra=cli_meta(SIP_EDGE, "FILE"),
         description="The dispatcher list file the replicas load.")
     address_file: Path | None = Field(
-        default=None, json_schema_extra=_cli(SIP_EDGE, "FILE"),
+        default=None, json_schema_extra=cli_meta(SIP_EDGE, "FILE"),
         description="The permissions address file the replicas load.")
     reload_delta: float = Field(
-        default=5.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        default=5.0, gt=0, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
         description="Kamailio's reload_delta: seconds between reloads.")
     probe_settle: float = Field(
-        default=30.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        default=30.0, gt=0, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
         description=("Seconds after a reload by which Kamailio has probed every gateway "
                      "(probing threshold x ping interval + OPTIONS timeout); a gateway is "
                      "not reported Healthy on a fresh reload alone."))
     health_interval: float = Field(
-        default=5.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        default=5.0, gt=0, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
         description="Seconds between reads of gateway health.")
     kamailio_service: str | None = Field(
-        default=None, json_schema_extra=_cli(SIP_EDGE, "NAMESPACE/NAME"),
+        default=None, json_schema_extra=cli_meta(SIP_EDGE, "NAMESPACE/NAME"),
         description=("In a cluster, instead of --kamailio-rpc: the Kamailio Service whose "
                      "ready endpoints (EndpointSlices) are the replicas to reload and "
                      "verify."))
     kamailio_rpc_port: str = Field(
-        default="rpc", json_schema_extra=_cli(SIP_EDGE, "NAME"),
+        default="rpc", json_schema_extra=cli_meta(SIP_EDGE, "NAME"),
         description="Name of that Service's port that serves Kamailio's JSON-RPC.")
     lists_configmap: str | None = Field(
-        default=None, json_schema_extra=_cli(SIP_EDGE, "NAMESPACE/NAME"),
+        default=None, json_schema_extra=cli_meta(SIP_EDGE, "NAMESPACE/NAME"),
         description=("In a cluster, instead of files: write dispatcher.list and "
                       "address.list into this ConfigMap, which the Kamailio pods mount."))
     list_shards: int = Field(
-        default=1, ge=1, le=64, json_schema_extra=_cli(SIP_EDGE, "N"),
+        default=1, ge=1, le=64, json_schema_extra=cli_meta(SIP_EDGE, "N"),
         description=("With --edge-agents: how many ConfigMaps of 1 MiB the lists may take "
                      "(--lists-configmap, then NAME-1, NAME-2, ...; about 5,000 gateways "
                      "each). A mounted ConfigMap is one."))
     edge_agents: bool = Field(
-        default=False, json_schema_extra=_cli(SIP_EDGE),
+        default=False, json_schema_extra=cli_meta(SIP_EDGE),
         description=("An edge agent in every Kamailio pod loads the lists from "
                      "--lists-configmap and reloads its own Kamailio within a second; the "
                      "operator verifies only (the chart's default)."))
     propagation_timeout: float = Field(
-        default=180.0, gt=0, json_schema_extra=_cli(SIP_EDGE, "SECONDS"),
+        default=180.0, gt=0, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
         description=("How long a replica may take to see a changed ConfigMap before it "
                      "counts as Pending (the kubelet syncs mounted ConfigMaps about once "
                      "a minute)."))
     peering: str | None = Field(
-        default=None, json_schema_extra=_cli(REPLICAS, "NAME"),
+        default=None, json_schema_extra=cli_meta(REPLICAS, "NAME"),
         description=("Kopf peering name: replicas sharing it elect one to act, the others "
                      "wait. Unset: standalone, exactly one operator may run."))
     priority: int | None = Field(
-        default=None, json_schema_extra=_cli(REPLICAS, "N"),
+        default=None, json_schema_extra=cli_meta(REPLICAS, "N"),
         description=("Peering priority: the highest live replica acts. Unset: random, so "
                      "two replicas never tie."))
 
@@ -208,18 +208,18 @@ class ProcessSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     token_file: Path | None = Field(
-        default=None, json_schema_extra=_cli(BOLNA, "FILE"),
+        default=None, json_schema_extra=cli_meta(BOLNA, "FILE"),
         description=("File holding the default Bolna API token (a mounted Secret); wins "
                      f"over {TOKEN_ENV}."))
     health_port: int = Field(
-        default=8080, ge=0, le=65535, json_schema_extra=_cli(PROBES, "PORT"),
+        default=8080, ge=0, le=65535, json_schema_extra=cli_meta(PROBES, "PORT"),
         description="Serve the liveness probe on --health-host:PORT/healthz; 0 for none.")
     health_host: str = Field(
-        default="127.0.0.1", json_schema_extra=_cli(PROBES, "ADDR"),
+        default="127.0.0.1", json_schema_extra=cli_meta(PROBES, "ADDR"),
         description=("Address of the liveness probe and the metrics (0.0.0.0 in a pod; "
                      "the image sets it)."))
     metrics_port: int = Field(
-        default=0, ge=0, le=65535, json_schema_extra=_cli(PROBES, "PORT"),
+        default=0, ge=0, le=65535, json_schema_extra=cli_meta(PROBES, "PORT"),
         description="Serve Prometheus metrics on --health-host:PORT/metrics; 0 for none.")
 
     @model_validator(mode="after")

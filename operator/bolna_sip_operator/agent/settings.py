@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.config import JsonDict
+
+from ..config import cli_meta as _cli
 
 ENV_PREFIX = "BOLNA_EDGE_AGENT_"
 LISTS = "Lists"
@@ -17,10 +18,6 @@ SETTING_GROUPS: dict[str, str] = {
     KAMAILIO: "This pod's Kamailio, reloaded after each change of its lists.",
     SERVING: "The probes of the agent's container.",
 }
-
-
-def _cli(group: str, metavar: str | None = None) -> JsonDict:
-    return {"group": group, "metavar": metavar}
 
 
 class EdgeAgentSettings(BaseModel):
