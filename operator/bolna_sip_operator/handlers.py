@@ -38,7 +38,7 @@ from .peering import PeeringGate
 from .reconcile.accounts import Accounts
 from .reconcile.backend import Backend
 from .reconcile.carrier_backend import CarrierTrunksBackend
-from .reconcile.claims import Claim, Claims
+from .reconcile.claims import Claims
 from .reconcile.deletion import TrunkDeleter
 from .reconcile.drift import run_drift_loop
 from .reconcile.objects import TrunkObject, secret_names
@@ -48,6 +48,7 @@ from .reconcile.secrets import SecretMarks
 from .reconcile.sip_trunks_backend import SipTrunksBackend
 from .reconcile.status_owner import StatusOwner
 from .reconcile.trunk import TrunkReconciler
+from .reconcile.trunk_index import TrunkIndex
 
 FINALIZER = f"{names.GROUP}/finalizer"
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
@@ -236,7 +237,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     """Attach every handler to ``registry`` for an operator running with ``config``."""
 
     @kopf.on.startup(id="start", registry=registry)
-    async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
+    async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         """Kopf's state in annotations under our group; our finalizer; the core."""
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
@@ -251,22 +252,14 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
                             namespaces=config.namespaces)
                 if config.peering else None)
-        uids: list[kopf.Index[str, Any]] = [kwargs["trunk_uids"],
-                                            kwargs["carrier_trunk_uids"]]
-        users: list[kopf.Index[tuple[str | None, str], str]] = [
-            kwargs["trunks_by_secret"], kwargs["carrier_trunks_by_secret"]]
-        claim_index: dict[Kind, kopf.Index[str, Claim]] = {
-            SIP_TRUNK: kwargs["trunk_claims"], CARRIER_TRUNK: kwargs["carrier_trunk_claims"]}
-
-        def claims(kind: Kind) -> Claims:
-            # One Bolna trunk ID space per API: a kind's claims come from its own index.
-            return lambda trunk_id: list(claim_index[kind].get(trunk_id, ()))
-
-        memo["core"] = Core(
-            config, kube, gate, expected=lambda: {uid for index in uids for uid in index},
-            secret_users=lambda ns, name: {user for index in users
-                                           for user in index.get((ns, name), ())},
-            claims=claims)
+        # Every trunk, before Kopf hands over the first one: one list per kind.
+        index = TrunkIndex()
+        for kind in (SIP_TRUNK, CARRIER_TRUNK):
+            index.put_all(kind, await kube.list_trunks(kind.plural, config.namespaces))
+        log.info("%d trunk(s) in the namespaces watched", len(index))
+        memo["trunk_index"] = index
+        memo["core"] = Core(config, kube, gate, expected=index.uids,
+                            secret_users=index.users, claims=index.claims)
         memo["acting_task"] = asyncio.create_task(_export_acting(gate))
 
     @kopf.on.login(id="login", registry=registry)
@@ -322,27 +315,17 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         core.registry.remove(obj.uid)
         core.queue.forget(obj.uid)
 
-    def trunk_uids(uid: str, **_: Any) -> dict[str, None]:
-        """Every trunk's UID: the SIP edge waits for all of them before its first write."""
-        return {uid: None}
-
-    def users_index(kind: Kind) -> Callable[..., dict[tuple[str | None, str], str]]:
-        def trunks_by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-                             ) -> dict[tuple[str | None, str], str]:
-            """(namespace, Secret name) -> the trunks that reference it (``Kind.ref``)."""
-            return {(namespace, secret): kind.ref(name) for secret in secret_names(spec)}
-        return trunks_by_secret
-
-    def trunk_claims(uid: str, namespace: str | None, name: str, meta: kopf.Meta,
-                     status: kopf.Status, **_: Any) -> dict[str, Claim]:
-        """Bolna trunk ID -> the objects naming it (recorded in status, or annotated)."""
-        created = str(meta.get("creationTimestamp") or "")
-        claims: dict[str, Claim] = {}
-        annotated = meta.annotations.get(names.TRUNK_ID_ANNOTATION)
-        for trunk_id, recorded in ((annotated, False), (status.get("trunkId"), True)):
-            if isinstance(trunk_id, str) and trunk_id:
-                claims[trunk_id] = Claim(uid, namespace or "", name, recorded, created)
-        return claims
+    def index_trunk(kind: Kind) -> Callable[..., None]:
+        def keep_index(body: kopf.Body, type: str | None, uid: str, memo: kopf.Memo,
+                       **_: Any) -> None:
+            """Every event of every trunk keeps the trunk index current (the start-up
+            list filled it)."""
+            index: TrunkIndex = memo["trunk_index"]
+            if type == "DELETED":
+                index.drop(uid)
+            else:
+                index.put(kind, body)
+        return keep_index
 
     for resource, prefix, kind in ((RESOURCE, "", SIP_TRUNK),
                                    (CARRIER_RESOURCE, "carrier_", CARRIER_TRUNK)):
@@ -353,14 +336,12 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         kopf.on.update(*resource, field="spec", id="reconcile_trunk",
                        registry=registry)(reconcile_trunk)
         kopf.on.delete(*resource, id="delete_trunk", registry=registry)(delete_trunk)
-        kopf.index(*resource, id=f"{prefix}trunk_uids", registry=registry)(trunk_uids)
-        kopf.index(*resource, id=f"{prefix}trunks_by_secret",
-                   registry=registry)(users_index(kind))
-        kopf.index(*resource, id=f"{prefix}trunk_claims", registry=registry)(trunk_claims)
+        kopf.on.event(*resource, id=f"{prefix}trunk_index",
+                      registry=registry)(index_trunk(kind))
 
     @kopf.on.event("v1", "secrets", id="secret_changed", registry=registry)
     async def secret_changed(namespace: str | None, name: str, type: str, meta: kopf.Meta,
-                             body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+                             body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         """A labelled Secret's data changed: enqueue the trunks using it; one being
         deleted that no trunk uses any more loses the operator's finalizer.
 
@@ -379,8 +360,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         core.kube.forget_secret(namespace, name)
         if type not in ("ADDED", "MODIFIED"):
             return  # None is the initial listing, which resume already covers.
-        users = {user for index in ("trunks_by_secret", "carrier_trunks_by_secret")
-                 for user in kwargs[index].get((namespace, name), ())}
+        users = memo["trunk_index"].users(namespace, name)
         for user in users:
             obj = core.registry.named(namespace, user)
             if obj is not None and not obj.deleting:

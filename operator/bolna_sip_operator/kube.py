@@ -16,6 +16,7 @@ User-Agent is set too, for the audit log and for any write that might forget the
 from __future__ import annotations
 
 import base64
+import fnmatch
 import time
 from dataclasses import dataclass
 from typing import Any, cast
@@ -170,6 +171,38 @@ class Kube:
             if error.status == 404:
                 return None
             raise
+
+    async def list_trunks(self, plural: str, namespaces: tuple[str, ...] = ()
+                          ) -> list[dict[str, Any]]:
+        """Every trunk object of a kind, in pages: cluster-wide, or in the namespaces
+        given (a glob among them lists cluster-wide and keeps the matching ones, as Kopf
+        watches them)."""
+        if not namespaces or any(c in ns for ns in namespaces for c in "*?["):
+            found = await self._pages(lambda **page: self._custom.list_cluster_custom_object(
+                names.GROUP, names.VERSION, plural, **page))
+            if not namespaces:
+                return found
+            return [item for item in found if any(
+                fnmatch.fnmatchcase(item["metadata"].get("namespace", ""), pattern)
+                for pattern in namespaces)]
+        items: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            items += await self._pages(
+                lambda namespace=namespace, **page: self._custom.list_namespaced_custom_object(
+                    names.GROUP, names.VERSION, namespace, plural, **page))
+        return items
+
+    @staticmethod
+    async def _pages(list_call: Any, limit: int = 500) -> list[dict[str, Any]]:
+        """All items of a list call, ``limit`` at a time (no one answer holds them all)."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = await list_call(limit=limit, **({"_continue": token} if token else {}))
+            items += page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any], *,
                            plural: str = names.PLURAL) -> None:
