@@ -290,3 +290,25 @@ def test_the_operator_with_edge_agents_only_verifies(
     sent = [line for line in metrics.splitlines()
             if line.startswith("bolna_sip_kamailio_reloads_total{")]
     assert all(line.endswith(" 0.0") for line in sent), sent
+
+
+def test_a_deleted_configmap_leaves_kamailio_as_it_is(
+        control_plane: ControlPlane, api_client: client.ApiClient, kamailio: Kamailio,
+        tmp_path: Path) -> None:
+    """Someone deletes the lists' ConfigMap: the agent keeps what Kamailio holds (the
+    operator writes it again at its next change) rather than emptying the edge."""
+    namespace = create_namespace(api_client, "agent")
+    core = client.CoreV1Api(api_client)
+    lists = render(_routes(4))
+    _publish(control_plane, namespace, lists)
+    agent = EdgeAgentProcess(
+        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
+        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
+        log_path=tmp_path / "agent.log")
+    with agent:
+        _wait("the lists", _holds(kamailio, lists), agent)
+        core.delete_namespaced_config_map(LISTS, namespace)
+        _wait("the agent to see the deletion", lambda: "is gone" in agent.log(), agent)
+        assert _holds(kamailio, lists)()
+        assert kamailio.dispatcher_file.read_text() == lists.dispatcher_text
+        assert agent.readyz()[1]["destinations"] == 4
