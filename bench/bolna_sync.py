@@ -121,9 +121,10 @@ _RECONCILED = re.compile(r'^bolna_sip_reconciles_total\{reason="",result="succes
 
 
 def _reconciled(metrics_port: int) -> float:
-    """Successful reconciles this operator process made, from its /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
-                                timeout=5) as answer:
+    """Successful reconciles this operator process made, from its /metrics (that series
+    alone: the whole exposition of 10,000 trunks costs the operator seconds of CPU)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics"
+                                "?name[]=bolna_sip_reconciles_total", timeout=5) as answer:
         found = _RECONCILED.search(answer.read().decode())
     return float(found.group(1)) if found else 0.0
 

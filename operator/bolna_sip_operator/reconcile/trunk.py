@@ -126,10 +126,11 @@ class TrunkReconciler:
             return
         doing = "reconciling the trunk"
         try:
-            # A drift check may reuse Secrets read within two intervals: their changes
-            # arrive as events, which drop the copy, so the age only bounds a miss.
+            # A drift check may reuse Secrets read within two intervals, and a restart's
+            # resume within ``list_age`` (trunks sharing a Secret read it once): their
+            # changes arrive as events, which drop the copy, so the age bounds a miss.
             resolved = await self._resolve(obj, secret_age=2 * max_age if drift_check
-                                           else 0.0)
+                                           else list_age or 0.0)
             if not drift_check and self._just_synced(obj, resolved):
                 return
             await self._sync(obj, resolved, before, list_age=list_age)
