@@ -82,6 +82,15 @@ def _routes(count: int, gateways: int = 1, *, second: int = 10,
     return routes
 
 
+def _agent(control_plane: ControlPlane, namespace: str, kamailio: Kamailio,
+           tmp_path: Path) -> EdgeAgentProcess:
+    """The edge agent beside ``kamailio``, following the namespace's lists."""
+    return EdgeAgentProcess(
+        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
+        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
+        log_path=tmp_path / "agent.log")
+
+
 def _wait(what: str, check: Callable[[], bool], agent: EdgeAgentProcess,
           timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
@@ -139,10 +148,7 @@ def test_sharded_lists_reach_kamailio_and_shrink_again(
         tmp_path: Path) -> None:
     namespace = create_namespace(api_client, "agent")
     core = client.CoreV1Api(api_client)
-    agent = EdgeAgentProcess(
-        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
-        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
-        log_path=tmp_path / "agent.log")
+    agent = _agent(control_plane, namespace, kamailio, tmp_path)
     with agent:
         # Before the operator's first write there is no ConfigMap: empty lists, ready.
         _wait("the agent's first write", lambda: agent.readyz()[0] == 200, agent)
@@ -185,10 +191,7 @@ def test_a_write_under_way_is_not_loaded(
     core = client.CoreV1Api(api_client)
     first = render(_routes(40))
     _publish(control_plane, namespace, first, max_shards=64, capacity=2048)
-    agent = EdgeAgentProcess(
-        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
-        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
-        log_path=tmp_path / "agent.log")
+    agent = _agent(control_plane, namespace, kamailio, tmp_path)
     with agent:
         _wait("the first lists", _holds(kamailio, first), agent)
         # Another write's shard 1 lands, its shard 0 not yet (an operator stopped between).
@@ -221,10 +224,7 @@ def test_lists_over_one_mebibyte_take_two_real_configmaps(
     assert len(_shards(core, namespace)) >= 2
     manifest = (core.read_namespaced_config_map(LISTS, namespace).data or {})[MANIFEST_KEY]
     assert '"shards": ' in manifest
-    agent = EdgeAgentProcess(
-        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
-        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
-        log_path=tmp_path / "agent.log")
+    agent = _agent(control_plane, namespace, kamailio, tmp_path)
     with agent:
         _wait("5,000 destinations in Kamailio", _holds(kamailio, large), agent, timeout=60)
         assert agent.readyz()[1]["destinations"] == 5000
@@ -255,10 +255,7 @@ def test_the_operator_with_edge_agents_only_verifies(
     no reload of its own."""
     namespace = create_namespace(api_client, "agentop")
     metrics_port = free_port()
-    agent = EdgeAgentProcess(
-        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
-        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
-        log_path=tmp_path / "agent.log")
+    agent = _agent(control_plane, namespace, kamailio, tmp_path)
     with EmulatorProcess(tokens=[TOKEN]) as bolna, \
             SipPeer(tmp_path / "gw", name="gw") as gateway, agent:
         operator = OperatorProcess(
@@ -301,10 +298,7 @@ def test_a_deleted_configmap_leaves_kamailio_as_it_is(
     core = client.CoreV1Api(api_client)
     lists = render(_routes(4))
     _publish(control_plane, namespace, lists)
-    agent = EdgeAgentProcess(
-        kubeconfig=control_plane.kubeconfig, lists_configmap=f"{namespace}/{LISTS}",
-        directory=kamailio.dispatcher_file.parent, kamailio_rpc=kamailio.rpc_url,
-        log_path=tmp_path / "agent.log")
+    agent = _agent(control_plane, namespace, kamailio, tmp_path)
     with agent:
         _wait("the lists", _holds(kamailio, lists), agent)
         core.delete_namespaced_config_map(LISTS, namespace)
