@@ -368,8 +368,8 @@ class BolnaClient:
         attempt = 0
         while True:
             attempt += 1
-            await self.rate_limiter.acquire()
-            outcome = await self._send(method, path, body, params, attempt, redactor)
+            async with self.rate_limiter.slot():
+                outcome = await self._send(method, path, body, params, attempt, redactor)
             if isinstance(outcome, Answer):
                 return outcome
             error = outcome

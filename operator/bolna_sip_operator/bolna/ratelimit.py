@@ -16,20 +16,33 @@ one interval apart, without a burst.
 The algorithm is GCRA (a token bucket kept as one timestamp): each ``acquire()``
 reserves the next free slot and sleeps until it, with no lock, so it works across event
 loops and keeps callers in arrival order.
+
+Spacing the *sends* is not enough on a busy machine: Bolna counts requests when they
+*arrive*, and an event loop that stalls for a few seconds (or a server that queues)
+delivers a backlog of requests closer together than they were sent. ``slot()`` adds a
+window guard for that: a request is sent only while fewer than ``rate + burst`` requests
+are in flight or were answered in the last 60 s. Any request's arrival lies between its
+send and its answer, so every 60 s window at the server then holds at most that many of
+ours, however they were delayed: the last one sent among them saw all the others in
+flight or recently answered. In steady operation the guard never binds (it counts the
+same requests as the bucket, plus the few in flight); it binds only after a stall.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pydantic import SecretStr
 
 BOLNA_LIMIT_PER_MINUTE = 1000
 DEFAULT_RATE_PER_MINUTE = 950.0
 DEFAULT_BURST = 20
+WINDOW_SECONDS = 60.0
 _EPSILON = 1e-9
 
 
@@ -53,6 +66,9 @@ class RateLimiter:
         self._tat = float("-inf")  # theoretical arrival time of the next request
         self._paused_until = float("-inf")
         self._generation = 0  # bumped by pause(): reservations made before it are void
+        self._window_limit = int(rate_per_minute) + burst
+        self._in_flight = 0
+        self._answered: deque[float] = deque()  # when recent requests were answered
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate_per_minute={self.rate_per_minute}, burst={self.burst})"
@@ -80,6 +96,32 @@ class RateLimiter:
             if generation == self._generation:
                 return
             # A 429 paused the account while we waited: our slot is void, take a new one.
+
+    def _window_wait(self) -> float:
+        """How long until one more request fits the window guard (0: it fits now)."""
+        now = self._clock()
+        answered = self._answered
+        while answered and answered[0] <= now - WINDOW_SECONDS:
+            answered.popleft()
+        if len(answered) + self._in_flight < self._window_limit:
+            return 0.0
+        if answered:
+            return max(answered[0] + WINDOW_SECONDS - now, _EPSILON)
+        return self._interval  # all of the window is in flight: look again shortly
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one request's place from before it is sent until it is answered (or
+        given up): the bucket's spacing plus the window guard (see the module)."""
+        await self.acquire()
+        while (wait := self._window_wait()) > 0:
+            await self._sleep(wait)
+        self._in_flight += 1  # no await between the check and the count
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._answered.append(self._clock())
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this account for ``seconds`` (after a 429).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -54,6 +55,45 @@ async def test_no_sixty_second_window_exceeds_rate_plus_burst(clock: FakeClock) 
     times = await _times(limiter, clock, 2500)
     most = max(sum(1 for t in times if start <= t < start + 60) for start in times[::50])
     assert most <= DEFAULT_RATE_PER_MINUTE + DEFAULT_BURST < 1000
+
+
+async def test_the_window_guard_never_slows_steady_operation(clock: FakeClock) -> None:
+    plain = RateLimiter(DEFAULT_RATE_PER_MINUTE, DEFAULT_BURST, clock=clock,
+                        sleep=clock.sleep)
+    expected = await _times(plain, clock, 2500)
+    clock.now = 0.0
+    guarded = RateLimiter(DEFAULT_RATE_PER_MINUTE, DEFAULT_BURST, clock=clock,
+                          sleep=clock.sleep)
+    times = []
+    for _ in range(2500):
+        async with guarded.slot():  # answered at once
+            times.append(clock.now)
+    assert times == expected
+
+
+async def test_a_backlog_answered_together_holds_the_next_request_a_window(
+        clock: FakeClock) -> None:
+    # 61 requests (rate 60 + burst 1) are sent one a second but stall in flight, as
+    # when the event loop or Bolna falls behind; they may all arrive at Bolna when
+    # answered, together. Bolna's 60 s window then holds 61 of ours: no more may go
+    # until those leave it, whatever the bucket says.
+    limiter = RateLimiter(60, burst=1, clock=clock, sleep=clock.sleep)
+    async with contextlib.AsyncExitStack() as stalled:
+        for _ in range(61):
+            await stalled.enter_async_context(limiter.slot())
+        sent: list[float] = []
+
+        async def one_more() -> None:
+            async with limiter.slot():
+                sent.append(clock.now)
+
+        late = asyncio.ensure_future(one_more())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert sent == []  # the bucket allows it, the guard does not
+        answered_at = clock.now
+    await late
+    assert sent[0] >= answered_at + 60
 
 
 async def test_pause_holds_then_resumes_without_a_burst(clock: FakeClock) -> None:
