@@ -1,7 +1,7 @@
 """The official Kubernetes client, logged in to a local ``ControlPlane`` as its admin.
 
 For tests and benchmarks (the ``kubernetes`` package is a development dependency; the
-operator itself uses kubernetes_asyncio and Kopf).
+operator itself talks to the API over httpx, see ``bolna_sip_operator.kube_api``).
 """
 
 from __future__ import annotations

@@ -326,6 +326,9 @@ def _edge_agent(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from .lean_imports import keep_unused_clients_out
+
+    keep_unused_clients_out()
     from .agent.main import run_agent
     from .agent.settings import ENV_PREFIX, EdgeAgentSettings
     from .flags import SettingsError, read_settings
@@ -338,7 +341,7 @@ def _edge_agent(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO,
                         format="[%(asctime)s] %(levelname)-8s %(name)s: %(message)s")
-    for chatty in ("kubernetes_asyncio", "httpx", "httpcore", "aiohttp.access"):
+    for chatty in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     return asyncio.run(run_agent(settings))
 
@@ -351,6 +354,9 @@ class _RefuseToken(argparse.Action):
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .lean_imports import keep_unused_clients_out
+
+    keep_unused_clients_out()
     from .config import ENV_PREFIX, OperatorSettings, ProcessSettings, token_from_environment
     from .flags import SettingsError, read_settings, unknown_variables
     from .runner import run

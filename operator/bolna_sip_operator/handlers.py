@@ -31,6 +31,7 @@ from .kamailio.discovery import EndpointSliceReplicas, ReplicaSource, StaticRepl
 from .kamailio.rpc import KamailioRpc
 from .kamailio.sink import ConfigMapSink, FileSink, Sink
 from .kube import USER_AGENT, Kube
+from .memory import run_trim_loop
 from .metrics import ACTING, observe_bolna
 from .model import names
 from .model.kinds import CARRIER_TRUNK, SIP_TRUNK, Kind
@@ -261,6 +262,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         memo["core"] = Core(config, kube, gate, expected=index.uids,
                             secret_users=index.users, claims=index.claims)
         memo["acting_task"] = asyncio.create_task(_export_acting(gate))
+        memo["trim_task"] = asyncio.create_task(run_trim_loop())
 
     @kopf.on.login(id="login", registry=registry)
     async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
@@ -282,10 +284,10 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:
         """Stop the loops; close the Bolna, Kamailio and Kubernetes sessions."""
-        task = memo.get("acting_task")
-        if task is not None:
+        tasks = [task for task in (memo.get("acting_task"), memo.get("trim_task")) if task]
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if memo.get("core") is not None:
             await memo["core"].close()
 

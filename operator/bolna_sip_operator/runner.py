@@ -1,9 +1,9 @@
 """Start the operator: logging that keeps secrets out, then Kopf with our handlers.
 
-Debug logging is for the operator's own decisions. Client libraries that log whole
-HTTP exchanges at DEBUG (kubernetes_asyncio prints response bodies, which for a Secret
-read would be its base64 data) are held at INFO whatever the level, so ``--debug`` is
-safe to turn on in production.
+Debug logging is for the operator's own decisions. Client libraries that log HTTP
+exchanges at DEBUG (headers, and for some, response bodies, which for a Secret read
+would be its base64 data) are held at INFO or above whatever the level, so ``--debug``
+is safe to turn on in production.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import kopf
 from .config import OperatorSettings
 from .peering import own_identity, random_priority
 
-_CHATTY_LOGGERS = ("kubernetes_asyncio", "kubernetes", "urllib3", "httpcore", "hpack",
-                   "aiohttp.access", "asyncio")
+_CHATTY_LOGGERS = ("urllib3", "httpcore", "hpack", "aiohttp.access", "asyncio")
 
 
 def configure_logging(debug: bool) -> None:

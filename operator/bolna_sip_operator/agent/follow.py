@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from kubernetes_asyncio import client, watch
-from kubernetes_asyncio.client.exceptions import ApiException
+import httpx
 
 from ..kamailio.shards import MANIFEST_KEY, Manifest, digest, join, shard_name
+from ..kube_api import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,10 @@ class Incomplete(Exception):  # noqa: N818 (a state: the operator is mid-write)
 class ListsFollower:
     """Reads and follows the lists the operator writes under ``namespace/name``."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, name: str, *,
+    def __init__(self, api: KubeApi, namespace: str, name: str, *,
                  resync: float = 300.0) -> None:
         self.api = api
-        self.core = client.CoreV1Api(api)
+        self.path = f"/api/v1/namespaces/{namespace}/configmaps"
         self.namespace = namespace
         self.name = name
         self.resync = resync
@@ -97,22 +96,20 @@ class ListsFollower:
         selector = f"metadata.name={self.name}"
         while True:
             try:
-                listed = await self.core.list_namespaced_config_map(
-                    self.namespace, field_selector=selector)
-                version = listed.metadata.resource_version
-                items = [self.api.sanitize_for_serialization(item)
-                         for item in listed.items]
+                listed = await self.api.request("GET", self.path,
+                                                 params={"fieldSelector": selector})
+                version = listed["metadata"]["resourceVersion"]
+                items = listed.get("items") or []
                 current = await self._settled(items[0] if items else None)
                 if current is not None:
                     self._yielded = True
                     yield current
-                stream = watch.Watch().stream(
-                    self.core.list_namespaced_config_map, self.namespace,
-                    field_selector=selector, resource_version=version,
-                    timeout_seconds=int(self.resync), allow_watch_bookmarks=False)
+                stream = self.api.watch(self.path, fieldSelector=selector,
+                                        resource_version=version,
+                                        timeout_seconds=int(self.resync))
                 async for event in stream:
-                    kind, raw = event["type"], event["raw_object"]
-                    if kind == "ERROR":
+                    kind, raw = event["type"], event["object"]
+                    if kind == "ERROR":  # 410 Gone among them: read again
                         log.info("the watch of %s/%s ended (%s); reading again",
                                  self.namespace, self.name, raw.get("message", raw))
                         break
@@ -121,14 +118,14 @@ class ListsFollower:
                         self._yielded = True
                         yield found
                 backoff = 0.5
-            except ApiException as error:
+            except ApiError as error:
                 if error.status == 410:  # the watch's version is too old: read again
                     continue
                 log.warning("cannot read ConfigMap %s/%s: %s %s; again in %.1f s",
                             self.namespace, self.name, error.status, error.reason, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
-            except (TimeoutError, OSError, aiohttp.ClientError) as error:
+            except (TimeoutError, OSError, httpx.TransportError) as error:
                 log.warning("the API is unreachable (%s); again in %.1f s", error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
@@ -158,10 +155,4 @@ class ListsFollower:
 
     async def _data(self, name: str) -> dict[str, Any] | None:
         """A ConfigMap as a dict, or None when it does not exist."""
-        try:
-            found = await self.core.read_namespaced_config_map(name, self.namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return dict(self.api.sanitize_for_serialization(found))
+        return await self.api.get(f"{self.path}/{name}")

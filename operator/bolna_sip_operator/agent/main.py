@@ -17,7 +17,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..kamailio.rpc import KamailioRpc
-from ..kube import connect_api
+from ..kube_api import KubeApi
 from .follow import Incomplete, ListsFollower
 from .loader import Loader
 from .settings import EdgeAgentSettings
@@ -30,8 +30,8 @@ RELOAD_RETRY = 1.0
 
 async def run_agent(settings: EdgeAgentSettings) -> int:
     """Run until SIGTERM/SIGINT (or, with ``once``, until the lists are written)."""
-    api = await connect_api(str(settings.kubeconfig) if settings.kubeconfig else None)
-    api.user_agent = f"bolna-sip-operator-edge-agent/{__version__}"
+    api = KubeApi.connect(str(settings.kubeconfig) if settings.kubeconfig else None,
+                          user_agent=f"bolna-sip-operator-edge-agent/{__version__}")
     rpc = KamailioRpc(settings.kamailio_rpc) if settings.kamailio_rpc else None
     follower = ListsFollower(api, settings.namespace, settings.name, resync=settings.resync)
     loader = Loader(settings.directory, rpc, reload_delta=settings.reload_delta)

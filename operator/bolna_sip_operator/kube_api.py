@@ -1,0 +1,187 @@
+"""The Kubernetes REST API over httpx, with Kopf's credentials: the transport of ``kube``.
+
+Why not a generated client: the operator's own calls are a dozen paths (Secrets, its
+trunks' status and annotations, ConfigMaps, Events, EndpointSlices), all on JSON it
+handles as dicts anyway. ``kubernetes_asyncio`` imports its every API and model to offer
+them (about 860 modules, 31 MB of RSS in the image), and Kopf imports it too whenever it
+is installed; dropping it was the largest single cut of the operator's memory.
+
+Credentials come from Kopf's public login functions, the same that authenticate Kopf's
+own watches (``handlers.login``): the pod's service account in a cluster, else the
+kubeconfig. A 401 logs in again (a rotated service-account token) and repeats the call
+once. httpx is already the operator's HTTP client for Bolna.
+
+Errors are ``ApiError`` with the HTTP status and the apiserver's reason and message
+(from its ``Status`` answer); the body of a successful answer is never part of an error
+or a log line, as it may be a Secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import httpx
+import kopf
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+Login = Callable[[], kopf.ConnectionInfo | None]
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+DEFAULT_TIMEOUT = 30.0
+"""Seconds for one call (a watch's own ``timeoutSeconds`` is added to it)."""
+
+
+class ApiError(Exception):
+    """An answer of the apiserver that is not a success."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"({status}) {reason}: {message}" if message else f"({status}) {reason}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiError:
+        """From a failed answer: the ``Status`` object's reason and message if it has one."""
+        reason, message = response.reason_phrase, ""
+        try:
+            status = response.json()
+        except ValueError:
+            status = None
+        if isinstance(status, dict) and status.get("kind") == "Status":
+            reason = str(status.get("reason") or reason)
+            message = str(status.get("message") or "")[:500]
+        return cls(response.status_code, reason, message)
+
+
+def login(kubeconfig: str | None = None) -> kopf.ConnectionInfo | None:
+    """The pod's service account when in a pod, else the kubeconfig: Kopf's own logins.
+
+    ``kubeconfig`` names the file (else ``$KUBECONFIG``, then ``~/.kube/config``); it is
+    passed to Kopf through ``$KUBECONFIG`` (the only way its login reads a path) for the
+    call, and the variable is restored after it.
+    """
+    settings = kopf.OperatorSettings()
+    if kubeconfig is None:
+        info = kopf.login_with_service_account(settings=settings, logger=log)
+        if info is not None:
+            return info
+        return kopf.login_with_kubeconfig(settings=settings, logger=log)
+    before = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = kubeconfig
+    try:
+        return kopf.login_with_kubeconfig(settings=settings, logger=log)
+    finally:
+        if before is None:
+            del os.environ["KUBECONFIG"]
+        else:
+            os.environ["KUBECONFIG"] = before
+
+
+class KubeApi:
+    """JSON calls to one apiserver, authenticated as ``login`` says (again on a 401)."""
+
+    def __init__(self, login: Login, *, user_agent: str, timeout: float = DEFAULT_TIMEOUT
+                 ) -> None:
+        self._login = login
+        self._user_agent = user_agent
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        server = self._http.base_url if self._http is not None else "not connected"
+        return f"KubeApi({server})"
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None, *, user_agent: str) -> KubeApi:
+        """A client that logs in on its first call (in-cluster, else the kubeconfig)."""
+        return cls(lambda: login(kubeconfig), user_agent=user_agent)
+
+    def _session(self) -> httpx.AsyncClient:
+        if self._http is None:
+            info = self._login()
+            if info is None:
+                raise ApiError(401, "Unauthorized", "no service account and no kubeconfig "
+                               "to log in with")
+            self._http = httpx.AsyncClient(
+                base_url=info.server, verify=info.as_ssl_context(),
+                headers={**info.as_http_headers(), "User-Agent": self._user_agent},
+                timeout=self._timeout, trust_env=False)
+        return self._http
+
+    async def _relogin(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: Any = None, content_type: str = "application/json") -> Json:
+        """One call; its JSON answer. ApiError for an answer that is not a success."""
+        params = {key: value for key, value in (params or {}).items() if value is not None}
+        content = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": content_type} if content is not None else {}
+        for attempt in (1, 2):
+            response = await self._session().request(method, path, params=params,
+                                                     content=content, headers=headers)
+            if response.status_code == 401 and attempt == 1:
+                log.info("the apiserver refused our credentials; logging in again")
+                await self._relogin()
+                continue
+            if response.is_success:
+                return cast(Json, response.json())
+            raise ApiError.from_response(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def get(self, path: str, **params: Any) -> Json | None:
+        """An object, or None when it does not exist (404)."""
+        try:
+            return await self.request("GET", path, params=params)
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list_all(self, path: str, *, limit: int = 500, **params: Any) -> list[Json]:
+        """Every item of a list, ``limit`` at a time (no one answer holds them all)."""
+        items: list[Json] = []
+        token: str | None = None
+        while True:
+            page = await self.request("GET", path, params={**params, "limit": limit,
+                                                           "continue": token})
+            items += page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    async def watch(self, path: str, *, resource_version: str, timeout_seconds: int,
+                    **params: Any) -> AsyncIterator[Json]:
+        """The events of a watch from ``resource_version``, until the server ends it.
+
+        An ``ERROR`` event is yielded like any other (410 Gone among them: the caller
+        lists again).
+        """
+        query = {key: value for key, value in params.items() if value is not None}
+        query.update(watch="true", resourceVersion=resource_version,
+                     timeoutSeconds=timeout_seconds, allowWatchBookmarks="false")
+        timeout = httpx.Timeout(self._timeout, read=timeout_seconds + self._timeout)
+        async with self._session().stream("GET", path, params=query,
+                                          timeout=timeout) as response:
+            if not response.is_success:
+                await response.aread()
+                if response.status_code == 401:
+                    await self._relogin()
+                raise ApiError.from_response(response)
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield cast(Json, json.loads(line))
+
+    async def close(self) -> None:
+        """Close the HTTP session (a later call opens another)."""
+        await self._relogin()
