@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from ..kamailio.shards import MANIFEST_KEY, Manifest, digest, join, shard_name
 from ..kube_api import ApiError, KubeApi
@@ -125,7 +125,7 @@ class ListsFollower:
                             self.namespace, self.name, error.status, error.reason, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
-            except (TimeoutError, OSError, httpx.TransportError) as error:
+            except (TimeoutError, OSError, aiohttp.ClientError) as error:
                 log.warning("the API is unreachable (%s); again in %.1f s", error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -15,6 +15,11 @@ number of times, from any state an earlier run or a killed operator left behind:
   backoff and shown as ``Reconciling`` with Bolna's error meanwhile.
 - A difference found while the trunk was already in sync for this generation is drift
   (``DriftCorrected``); anything else is the user's change (``Updated``).
+- A drift check of a trunk whose Bolna record is exactly as the last full check found it
+  stops there (``_Quiet``): nothing in Kubernetes changed either, or an event would have
+  run a full reconcile since. That leaves a list of the account and a comparison per
+  trunk, the least a drift check can cost; a full check still runs every
+  ``FULL_CHECK_ROUNDS`` intervals, as a net for a missed Secret event.
 
 Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
 """
@@ -24,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -53,6 +58,9 @@ CREATE_PATIENCE = 30.0
 """Seconds after a create whose answer was lost during which the trunk is looked for by
 name (Bolna's list may lag behind its own create) before another create is sent."""
 CREATE_LOOK_AGAIN = 5.0
+FULL_CHECK_ROUNDS = 10
+"""Drift intervals a trunk may be confirmed by its Bolna record alone before a full
+check (spec, Secrets, status) runs again."""
 
 
 class TrunkKube(Protocol):
@@ -64,6 +72,18 @@ class TrunkKube(Protocol):
     async def patch_annotations(self, namespace: str, name: str,
                                 annotations: dict[str, str | None], *, plural: str
                                 ) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Quiet:
+    """What a full drift check found equal to the spec, to compare the next ones with."""
+
+    generation: int
+    trunk_id: str
+    trunks: External
+    observed: Any
+    until: float
+    """Clock time after which a full check runs anyway."""
 
 
 @dataclass
@@ -104,6 +124,7 @@ class TrunkReconciler:
         self._synced_at: dict[str, tuple[tuple[Any, ...], float]] = {}
         self._not_taken: dict[str, tuple[int, frozenset[str]]] = {}
         """Fields Bolna did not apply, per trunk, for the generation they were sent for."""
+        self._quiet: dict[str, _Quiet] = {}
 
     # ---- reconcile ---------------------------------------------------------------
 
@@ -119,10 +140,15 @@ class TrunkReconciler:
         """
         if drift_check:
             list_age = max_age
+        else:
+            self._quiet.pop(obj.uid, None)  # a change (or a start): compare afresh
         self.owner.see(obj.identity)
         before = self.owner.reports(obj.uid).bolna
         if drift_check and before is not None and before.state == "Stalled" \
                 and before.generation == obj.generation:
+            return
+        if drift_check and await self._unchanged(obj, before, max_age):
+            RECONCILES.labels("success", "").inc()
             return
         doing = "reconciling the trunk"
         try:
@@ -133,7 +159,11 @@ class TrunkReconciler:
                                            else list_age or 0.0)
             if not drift_check and self._just_synced(obj, resolved):
                 return
-            await self._sync(obj, resolved, before, list_age=list_age)
+            unchanged = await self._sync(obj, resolved, before, list_age=list_age)
+            if unchanged is not None:  # found equal: the next drift check compares
+                self._quiet[obj.uid] = _Quiet(
+                    obj.generation, unchanged.id, resolved.trunks, unchanged,
+                    self._clock() + FULL_CHECK_ROUNDS * max_age)
         except CLASSIFIED as error:
             outcome = classify(error, doing=doing)
             RECONCILES.labels("stalled" if outcome.permanent else "retry",
@@ -146,6 +176,29 @@ class TrunkReconciler:
                 raise RetryLater(outcome.reason, outcome.message, outcome.delay) from None
         else:
             RECONCILES.labels("success", "").inc()
+
+    async def _unchanged(self, obj: TrunkObject, before: BolnaReport | None,
+                         max_age: float) -> bool:
+        """Whether Bolna's record of an in-sync trunk is as the last full check left it.
+
+        Anything else (a failed list, a record that differs, a new generation or trunk
+        ID, a full check due) answers False, and the full check that follows decides.
+        """
+        quiet = self._quiet.get(obj.uid)
+        if (quiet is None or before is None or before.state != "Synced"
+                or before.generation != obj.generation or quiet.generation != obj.generation
+                or obj.annotations.get(names.TRUNK_ID_ANNOTATION) != quiet.trunk_id
+                or self._clock() >= quiet.until):
+            return False
+        try:
+            observed = await quiet.trunks.observe(quiet.trunk_id, max_age=max_age)
+        except CLASSIFIED:
+            return False
+        if observed != quiet.observed:
+            return False
+        # Keep the list's own (equal) record: the previous list's copy can then go.
+        self._quiet[obj.uid] = replace(quiet, observed=observed)
+        return True
 
     def _just_synced(self, obj: TrunkObject, r: Resolved) -> bool:
         """Whether this process made this trunk, as it is now, match Bolna moments ago.
@@ -194,7 +247,9 @@ class TrunkReconciler:
             await self.marks.mark(obj.namespace, secret, protect=protect)
 
     async def _sync(self, obj: TrunkObject, r: Resolved, before: BolnaReport | None, *,
-                    list_age: float | None) -> None:
+                    list_age: float | None) -> Any:
+        """Bolna made equal to the spec; returns Bolna's record when it already was
+        (nothing created or written), else None."""
         facts = self.owner.facts(obj.uid)
         trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or facts.trunk_id
         observed: Any = None
@@ -227,6 +282,7 @@ class TrunkReconciler:
                                  f"{r.desired.name!r} was lost and Bolna's list does not "
                                  "show the trunk yet; looking again before creating",
                                  CREATE_LOOK_AGAIN)
+        unchanged = None
         if observed is None:
             observed = await self._create(obj, r)
             observed = await self._update(obj, r, observed, drift=False)
@@ -240,9 +296,12 @@ class TrunkReconciler:
                 await self._record_id(obj, observed.id)
             in_sync_before = (before is not None and before.state == "Synced"
                               and before.generation == obj.generation)
+            found = observed
             observed = await self._update(obj, r, observed, drift=in_sync_before)
+            unchanged = observed if observed is found else None
         await self._synced(obj, r, observed, max_age=self.refresh_age)
         self._synced_at[obj.uid] = (_fingerprint(obj, r), self._clock())
+        return unchanged
 
     def _create_age(self, started: str) -> float:
         try:
@@ -355,6 +414,7 @@ class TrunkReconciler:
         """The trunk is gone: drop what this process remembers of it."""
         self._synced_at.pop(uid, None)
         self._not_taken.pop(uid, None)
+        self._quiet.pop(uid, None)
 
 
 def _fingerprint(obj: TrunkObject, r: Resolved) -> tuple[Any, ...]:

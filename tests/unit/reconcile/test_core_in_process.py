@@ -24,7 +24,7 @@ from bolna_sip_operator.reconcile.deletion import TrunkDeleter
 from bolna_sip_operator.reconcile.objects import TrunkObject
 from bolna_sip_operator.reconcile.outcomes import RetryLater
 from bolna_sip_operator.reconcile.status_owner import StatusOwner
-from bolna_sip_operator.reconcile.trunk import TrunkReconciler
+from bolna_sip_operator.reconcile.trunk import FULL_CHECK_ROUNDS, TrunkReconciler
 from tests.corpus import USERPASS_SPEC
 
 TOKEN = "in-process-token"
@@ -130,9 +130,11 @@ class FakeKube:
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     annotations: dict[str, dict[str, str | None]] = field(default_factory=dict)
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secret_reads: int = 0
 
     async def secret_key(self, namespace: str, name: str, key: str, *,
                          max_age: float = 0.0) -> SecretValue:
+        self.secret_reads += 1
         data = self.secrets.get((namespace, name))
         if data is None or key not in data:
             raise SecretUnavailable(namespace, name, key, "not found")
@@ -245,6 +247,58 @@ def test_drift_is_only_a_difference_found_while_in_sync() -> None:
     _run(core.reconciler.reconcile(_trunk(), drift_check=True, max_age=0.0))
     assert core.events[-1][1] == "DriftCorrected"
     assert trunk["qualify_frequency"] == USERPASS_SPEC.get("qualifyFrequency", 60)
+
+
+def test_an_unchanged_trunk_is_confirmed_by_its_record_alone() -> None:
+    core = _core()
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))  # a full check
+    reads, calls, status = core.kube.secret_reads, len(core.bolna.calls), \
+        json.dumps(core.kube.status, sort_keys=True)
+    for _ in range(5):  # the next rounds, within the account list's age
+        _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.kube.secret_reads == reads, "no Secret is read for an unchanged trunk"
+    assert len(core.bolna.calls) == calls, "the account's list answers every check"
+    assert json.dumps(core.kube.status, sort_keys=True) == status
+    assert core.condition("twilio", "Ready")["status"] == "True"
+
+
+def test_a_change_in_bolna_after_quiet_rounds_is_still_drift() -> None:
+    core = _core()
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=0.0))
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=0.0))
+    [trunk] = core.bolna.trunks.values()
+    trunk["qualify_frequency"] = 99  # changed in Bolna's dashboard
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=0.0))
+    assert core.events[-1][1] == "DriftCorrected"
+    assert trunk["qualify_frequency"] == USERPASS_SPEC.get("qualifyFrequency", 60)
+
+
+def test_a_full_check_runs_again_after_its_rounds_and_after_any_change() -> None:
+    core = _core()
+    now = [0.0]
+    core.reconciler._clock = lambda: now[0]
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    reads = core.kube.secret_reads
+    now[0] = FULL_CHECK_ROUNDS * 60.0 - 1
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.kube.secret_reads == reads
+    now[0] = FULL_CHECK_ROUNDS * 60.0
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.kube.secret_reads > reads, "a full check reads the Secrets again"
+    reads = core.kube.secret_reads
+    now[0] += 60.0
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.kube.secret_reads == reads
+    _run(core.reconciler.reconcile(obj))  # an event: a Secret or the spec changed
+    reads = core.kube.secret_reads
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.kube.secret_reads > reads, "after a change the next check is full"
 
 
 def test_a_refused_token_stalls_once_and_the_drift_check_leaves_it() -> None:
