@@ -624,6 +624,23 @@ def test_a_drift_check_that_finds_no_drift_writes_nothing(
         reasons(core, namespace))} == seen and "DriftCorrected" not in seen
 
 
+def test_a_new_carrier_allowlist_reaches_the_status_of_a_quiet_trunk(
+        operator: OperatorProcess, emulator: EmulatorProcess, carrier_trunks: Trunks,
+        core: client.CoreV1Api, namespace: str) -> None:
+    # Drift checks of an unchanged trunk compare its record; what the carrier must
+    # allowlist is the account's (Bolna's POP), read apart from it, and must still move.
+    create_ready(carrier_trunks, core, namespace, carrier("allow", gateways=[GW_A]))
+    wait_drift_rounds(emulator, last_seq(emulator), rounds=2)  # quiet checks from here
+    before = emulator.faults()["trunk_pop_ips"]
+    emulator.set_faults(trunk_pop_ips=["203.0.113.7"])
+    try:
+        wait_for("the new signalling IP in status.carrierAllowlist", lambda: carrier_trunks.get(
+            namespace, "allow")["status"]["carrierAllowlist"]["signallingIps"]
+            == ["203.0.113.7"], timeout=DRIFT_INTERVAL * 6)
+    finally:
+        emulator.set_faults(trunk_pop_ips=before)
+
+
 def test_a_trunk_deleted_in_bolna_is_created_again_with_its_children(
         operator: OperatorProcess, emulator: EmulatorProcess, carrier_trunks: Trunks,
         core: client.CoreV1Api, namespace: str) -> None:

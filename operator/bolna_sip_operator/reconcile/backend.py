@@ -123,3 +123,8 @@ class Backend(Protocol):
     async def synced(self, external: External, observed: Any, before: TrunkFacts,
                      *, max_age: float) -> SyncedFacts:
         """The facts and message of a trunk that matches spec."""
+
+    async def account_facts_current(self, external: External, facts: TrunkFacts, *,
+                                    max_age: float) -> bool:
+        """Whether what status shows of the account, beyond the trunk's own record, is
+        as ``facts`` recorded it (a drift check that finds the record unchanged asks)."""

@@ -107,6 +107,13 @@ class CarrierTrunksBackend:
             f"{len(observed.ip_acls or ())} carrier IP(s) and {count} number(s) match "
             "spec"), events)
 
+    async def account_facts_current(self, external: External, facts: TrunkFacts, *,
+                                    max_age: float) -> bool:
+        """The carrier allowlist is the account's, read apart from the trunk's record."""
+        if not isinstance(external, CarrierTrunks):
+            return True
+        return await _allowlist(external, max_age, facts.allowlist) == facts.allowlist
+
 
 def health_fact(observed: TrunkRecord, before: BolnaHealthFact | None) -> BolnaHealthFact:
     """Bolna's health as the status shows it; ``observedAt`` moves only on a change."""

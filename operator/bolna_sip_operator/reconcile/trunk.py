@@ -15,11 +15,12 @@ number of times, from any state an earlier run or a killed operator left behind:
   backoff and shown as ``Reconciling`` with Bolna's error meanwhile.
 - A difference found while the trunk was already in sync for this generation is drift
   (``DriftCorrected``); anything else is the user's change (``Updated``).
-- A drift check of a trunk whose Bolna record is exactly as the last full check found it
-  stops there (``_Quiet``): nothing in Kubernetes changed either, or an event would have
-  run a full reconcile since. That leaves a list of the account and a comparison per
-  trunk, the least a drift check can cost; a full check still runs every
-  ``FULL_CHECK_ROUNDS`` intervals, as a net for a missed Secret event.
+- A drift check of a trunk whose Bolna record (and what status shows of its account) is
+  exactly as the last full check found it stops there (``_Quiet``): nothing in
+  Kubernetes changed either, or an event would have run a full reconcile since. That
+  leaves a list of the account and a comparison per trunk, the least a drift check can
+  cost; a full check still runs every ``FULL_CHECK_ROUNDS`` intervals, as a net for a
+  missed Secret event.
 
 Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
 """
@@ -194,7 +195,8 @@ class TrunkReconciler:
             observed = await quiet.trunks.observe(quiet.trunk_id, max_age=max_age)
         except CLASSIFIED:
             return False
-        if observed != quiet.observed:
+        if observed != quiet.observed or not await self.backend.account_facts_current(
+                quiet.trunks, self.owner.facts(obj.uid), max_age=self.refresh_age):
             return False
         # Keep the list's own (equal) record: the previous list's copy can then go.
         self._quiet[obj.uid] = replace(quiet, observed=observed)
