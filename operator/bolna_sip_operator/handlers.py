@@ -51,6 +51,7 @@ from .reconcile.status_owner import StatusOwner
 from .reconcile.trunk import TrunkReconciler
 from .reconcile.trunk_index import TrunkIndex
 
+WORKER_IDLE_SECONDS = 1.0
 FINALIZER = f"{names.GROUP}/finalizer"
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 CARRIER_RESOURCE = (names.GROUP, names.VERSION, names.CARRIER_PLURAL)
@@ -249,6 +250,11 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         # Only the Secrets the operator labelled (those SipTrunks reference) are listed
         # and watched: the server filters, so other Secrets never reach this process.
         settings.watching.label_selectors["v1", "secrets"] = f"{names.SECRET_LABEL}=true"
+        # A bounded number of objects in hand at once (see --max-concurrent-objects).
+        # A worker leaves its slot 1 s after its object's last event rather than
+        # Kopf's 5 s, or a wave of creates would wait on slots held by finished trunks.
+        settings.queueing.worker_limit = config.max_concurrent_objects
+        settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
         kube = await Kube.connect(str(config.kubeconfig) if config.kubeconfig else None)
         gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
                             namespaces=config.namespaces)
