@@ -31,6 +31,7 @@ from .kamailio.discovery import EndpointSliceReplicas, ReplicaSource, StaticRepl
 from .kamailio.rpc import KamailioRpc
 from .kamailio.sink import ConfigMapSink, FileSink, Sink
 from .kube import USER_AGENT, Kube
+from .kube_api import login as kube_login
 from .memory import run_trim_loop
 from .metrics import ACTING, observe_bolna
 from .model import names
@@ -271,13 +272,13 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         memo["trim_task"] = asyncio.create_task(run_trim_loop())
 
     @kopf.on.login(id="login", registry=registry)
-    async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    async def login(**_: Any) -> kopf.AiohttpSession | None:
         """Kopf's own in-cluster and kubeconfig logins, read when called, in a session
         that names the operator: Kopf's own writes (finalizers, its annotations) then
         show field manager ``bolna-sip-operator`` too (Kopf has no setting for it; the
-        apiserver names a manager after the User-Agent)."""
-        info = (kopf.login_with_service_account(**kwargs)
-                or kopf.login_with_kubeconfig(**kwargs))
+        apiserver names a manager after the User-Agent). The same login as the
+        operator's own calls (``kube_api.login``)."""
+        info = kube_login()
         if info is None:
             return None
         session = aiohttp.ClientSession(

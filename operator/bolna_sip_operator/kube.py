@@ -31,9 +31,9 @@ USER_AGENT = f"{FIELD_MANAGER}/{__version__}"
 _WRITE = {"fieldManager": FIELD_MANAGER}
 
 
-def _custom(plural: str, namespace: str | None = None, name: str | None = None,
+def _apis(plural: str, namespace: str | None = None, name: str | None = None,
             group: str = names.GROUP, version: str = names.VERSION) -> str:
-    """The path of custom objects (a kind, in a namespace, by name)."""
+    """The path of objects of an API group (a kind, in a namespace, by name)."""
     path = f"/apis/{group}/{version}"
     if namespace is not None:
         path += f"/namespaces/{namespace}"
@@ -151,7 +151,7 @@ class Kube:
     async def get_trunk(self, namespace: str, name: str, *, plural: str = names.PLURAL
                         ) -> dict[str, Any] | None:
         """A trunk object as stored, or None if it is gone."""
-        return await self._api.get(_custom(plural, namespace, name))
+        return await self._api.get(_apis(plural, namespace, name))
 
     async def list_trunks(self, plural: str, namespaces: tuple[str, ...] = ()
                           ) -> list[dict[str, Any]]:
@@ -159,7 +159,7 @@ class Kube:
         given (a glob among them lists cluster-wide and keeps the matching ones, as Kopf
         watches them)."""
         if not namespaces or any(c in ns for ns in namespaces for c in "*?["):
-            found = await self._api.list_all(_custom(plural))
+            found = await self._api.list_all(_apis(plural))
             if not namespaces:
                 return found
             return [item for item in found if any(
@@ -167,13 +167,13 @@ class Kube:
                 for pattern in namespaces)]
         items: list[dict[str, Any]] = []
         for namespace in namespaces:
-            items += await self._api.list_all(_custom(plural, namespace))
+            items += await self._api.list_all(_apis(plural, namespace))
         return items
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any], *,
                            plural: str = names.PLURAL) -> None:
         """Merge-patch the status subresource (null deletes a field)."""
-        await self._api.request("PATCH", _custom(plural, namespace, name) + "/status",
+        await self._api.request("PATCH", _apis(plural, namespace, name) + "/status",
                                 params=_WRITE, body={"status": status},
                                 content_type=MERGE_PATCH)
 
@@ -181,14 +181,14 @@ class Kube:
                                 annotations: dict[str, str | None], *,
                                 plural: str = names.PLURAL) -> None:
         """Merge-patch annotations (does not change the generation)."""
-        await self._api.request("PATCH", _custom(plural, namespace, name), params=_WRITE,
+        await self._api.request("PATCH", _apis(plural, namespace, name), params=_WRITE,
                                 body={"metadata": {"annotations": annotations}},
                                 content_type=MERGE_PATCH)
 
     async def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
         """A Service's EndpointSlices, as plain dicts (camelCase keys, as stored)."""
         return await self._api.list_all(
-            _custom("endpointslices", namespace, group="discovery.k8s.io", version="v1"),
+            _apis("endpointslices", namespace, group="discovery.k8s.io", version="v1"),
             labelSelector=f"kubernetes.io/service-name={service}")
 
     async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
@@ -240,9 +240,9 @@ class Kube:
     async def get_cluster_object(self, group: str, version: str, plural: str, name: str
                                  ) -> dict[str, Any] | None:
         """A cluster-scoped custom object, or None."""
-        return await self._api.get(_custom(plural, None, name, group, version))
+        return await self._api.get(_apis(plural, None, name, group, version))
 
     async def get_namespaced_object(self, group: str, version: str, namespace: str,
                                     plural: str, name: str) -> dict[str, Any] | None:
         """A namespaced custom object, or None."""
-        return await self._api.get(_custom(plural, namespace, name, group, version))
+        return await self._api.get(_apis(plural, namespace, name, group, version))

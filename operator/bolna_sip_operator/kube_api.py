@@ -127,7 +127,7 @@ class KubeApi:
                 trust_env=False)
         return self._http
 
-    async def _relogin(self) -> None:
+    async def _drop_session(self) -> None:
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -146,7 +146,7 @@ class KubeApi:
                 code, phrase = response.status, response.reason
             if code == 401 and attempt == 1:
                 log.info("the apiserver refused our credentials; logging in again")
-                await self._relogin()
+                await self._drop_session()
                 continue
             if 200 <= code < 300:
                 return cast(Json, json.loads(answer))
@@ -191,7 +191,7 @@ class KubeApi:
             if not 200 <= response.status < 300:
                 answer = await response.read()
                 if response.status == 401:
-                    await self._relogin()
+                    await self._drop_session()
                 raise ApiError.from_answer(response.status, response.reason, answer)
             pending = bytearray()
             async for chunk in response.content.iter_any():
@@ -204,7 +204,7 @@ class KubeApi:
 
     async def close(self) -> None:
         """Close the HTTP session (a later call opens another)."""
-        await self._relogin()
+        await self._drop_session()
 
 
 def _query(params: dict[str, Any]) -> dict[str, str]:
