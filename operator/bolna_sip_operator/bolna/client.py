@@ -69,6 +69,7 @@ from .errors import (
     uncertain,
 )
 from .ratelimit import SHARED_LIMITERS, LimiterRegistry, RateLimiter
+from .records import ListedTrunk, NotATrunkListError, split_trunk_list
 from .redact import Redactor
 from .retry import RetryPolicy, is_idempotent
 from .wire import NumberCreate, PhoneNumber, Trunk, TrunkCreate, TrunkUpdate
@@ -269,6 +270,16 @@ class BolnaClient:
         path = self.paths.trunks()
         return await self._fetch(_TRUNKS, "list_trunks", "GET", path, params=params,
                                  attempts=None if retry else 1)
+
+    async def list_trunk_records(self, *, needs: tuple[str, ...] = (), retry: bool = True
+                                 ) -> list[ListedTrunk]:
+        """All trunks of the account, each as its own JSON (``records``): what a
+        snapshot keeps and parses one trunk at a time. ``needs``: the fields a record
+        must carry to stand for the whole trunk (``ListedTrunk.complete``)."""
+        path = self.paths.trunks()
+        return read_trunk_list(await self._call("list_trunks", "GET", path,
+                                                attempts=None if retry else 1),
+                               path, needs=needs)
 
     async def find_trunk(self, name: str) -> Trunk | None:
         """The trunk named ``name`` (names are unique per account), if there is one.
@@ -665,6 +676,27 @@ def _transport_error(exc: httpx.RequestError, method: str, path: str,
         return PermanentError(f"cannot reach Bolna at this base URL ({message})",
                               method=method, path=path)
     return NetworkError(message, sent=not isinstance(exc, _NOT_SENT), method=method, path=path)
+
+
+def read_trunk_list(answer: Answer, path: str, *, needs: tuple[str, ...] = (),
+                    wrappers: tuple[str, ...] = ()) -> list[ListedTrunk]:
+    """A list answer split into records (``records.split_trunk_list``), or
+    ``UnexpectedResponse`` saying where it broke."""
+    try:
+        return split_trunk_list(answer.body, needs=needs, wrappers=wrappers)
+    except NotATrunkListError as error:
+        problem = str(error)
+    status = answer.status
+    del answer  # the traceback keeps this frame: it must not keep the body
+    raise UnexpectedResponse(f"body not as documented: {problem}", status=status,
+                             method="GET", path=path)
+
+
+def parse_record(adapter: TypeAdapter[T], record: bytes, path: str) -> T:
+    """One record a snapshot kept as JSON, parsed; ``UnexpectedResponse`` (naming
+    ``path``, where the list came from) if it is not as documented."""
+    return BolnaClient._read(adapter, Answer(status=200, reason="", retry_after=None,
+                                             body=record), "GET", path)
 
 
 def _describe(exc: ValidationError) -> str:

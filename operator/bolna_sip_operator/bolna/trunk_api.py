@@ -43,9 +43,11 @@ from urllib.parse import quote
 
 from pydantic import SecretStr, TypeAdapter
 
-from .client import BolnaClient
+from .client import BolnaClient, read_trunk_list
 from .errors import NotFound, UnexpectedResponse, uncertain
+from .records import ListedTrunk
 from .trunk_wire import (
+    TRUNK_LIST_WRAPPERS,
     CallList,
     CallRecord,
     ConnectionDetails,
@@ -148,6 +150,16 @@ class TrunkApi:
         """
         return await self.client.fetch(_TRUNKS, "trunk.list_trunks", "GET",
                                        self.paths.trunks(), attempts=None if retry else 1)
+
+    async def list_trunk_records(self, *, needs: tuple[str, ...] = (), retry: bool = True
+                                 ) -> list[ListedTrunk]:
+        """All trunks of the account, each as its own JSON (``records``), from a bare
+        array or the wrappers ``TrunkList`` reads: what a snapshot keeps and parses one
+        trunk at a time. ``needs`` as for ``BolnaClient.list_trunk_records``."""
+        path = self.paths.trunks()
+        return read_trunk_list(await self.client.call("trunk.list_trunks", "GET", path,
+                                                      attempts=None if retry else 1),
+                               path, needs=needs, wrappers=TRUNK_LIST_WRAPPERS)
 
     async def find_trunk(self, name: str) -> TrunkRecord | None:
         """The trunk named exactly ``name``, if there is one: what to call after an

@@ -440,7 +440,10 @@ def _unwrap(keys: tuple[str, ...]) -> BeforeValidator:
     return BeforeValidator(unwrap)
 
 
-TrunkList = Annotated[list[TrunkRecord], _unwrap(("trunks", "data", "items"))]
+TRUNK_LIST_WRAPPERS = ("trunks", "data", "items")
+"""Keys a ``GET /trunk/trunks`` answer may wrap its array in."""
+
+TrunkList = Annotated[list[TrunkRecord], _unwrap(TRUNK_LIST_WRAPPERS)]
 """``GET /trunk/trunks``: a bare array (the contract), or ``{"trunks"|"data"|"items":
 [...]}`` (assumed possible: the page shows no response)."""
 

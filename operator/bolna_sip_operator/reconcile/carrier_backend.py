@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
+from pydantic import SecretStr, TypeAdapter
 
 from ..bolna.trunk_wire import ConnectionDetails, TrunkRecord
 from ..model.carrier_spec import CarrierTrunkSpec
@@ -23,7 +23,7 @@ from ..model.spec import SecretKeyRef
 from .accounts import account_label
 from .backend import External, SyncedFacts
 from .carrier_desired import DesiredCarrierTrunk, desired_carrier_trunk
-from .carrier_external import CarrierTrunks, ConnectionCache
+from .carrier_external import CHILDREN, CarrierTrunks, ConnectionCache
 from .carrier_plan import CarrierPlan, not_applied, plan_carrier_trunk
 from .conditions import now_rfc3339
 from .objects import TrunkObject
@@ -45,7 +45,8 @@ class CarrierTrunksBackend:
     create_sends_password = False
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.snapshots = ListSnapshots[TrunkRecord](clock)
+        self.snapshots = ListSnapshots(TypeAdapter(TrunkRecord), "GET /trunk/trunks",
+                                       needs=CHILDREN, clock=clock)
         self.connections = ConnectionCache(clock)
 
     def validate(self, obj: TrunkObject) -> CarrierTrunkSpec:

@@ -97,6 +97,12 @@ class CarrierTrunks:
         self.snapshots.remember(self.account, trunk)
         return trunk
 
+    async def record(self, trunk_id: str, *, max_age: float) -> bytes | None:
+        """The trunk's JSON in the account's list at most ``max_age`` seconds old, if it
+        is listed with its children: equal JSON is an equal trunk (a quiet drift
+        check compares it, unparsed)."""
+        return await self.snapshots.record(self.account, self.api, trunk_id, max_age)
+
     async def find_by_name(self, name: str) -> TrunkRecord | None:
         """The trunk with that name, after a create whose answer was lost."""
         return await self.api.find_trunk(name)
@@ -194,6 +200,11 @@ class CarrierTrunks:
         return details
 
 
+CHILDREN = ("gateways", "ip_acls", "numbers")
+"""The sub-resources a listed trunk may leave out (it is then read by ID)."""
+
+
 def _complete(trunk: TrunkRecord) -> bool:
     """Whether a listed trunk carries its children (else it is read by ID)."""
-    return None not in (trunk.gateways, trunk.ip_acls, trunk.numbers)
+    return all(getattr(trunk, child) is not None for child in CHILDREN)
+

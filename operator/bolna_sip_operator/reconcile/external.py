@@ -46,6 +46,14 @@ class ExternalTrunks:
         self.snapshots.remember(self.account, trunk)
         return await self.with_numbers(trunk)
 
+    async def record(self, trunk_id: str, *, max_age: float) -> bytes | None:
+        """The trunk's JSON in the account's list at most ``max_age`` seconds old, if it
+        is listed with its numbers and none this operator added is still awaited:
+        equal JSON is then an equal trunk (a quiet drift check compares it, unparsed)."""
+        if self.snapshots.holds_numbers(self.account, trunk_id):
+            return None
+        return await self.snapshots.record(self.account, self.bolna, trunk_id, max_age)
+
     async def with_numbers(self, trunk: Trunk) -> Trunk:
         """The trunk with its numbers known.
 

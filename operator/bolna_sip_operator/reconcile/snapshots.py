@@ -5,6 +5,10 @@ separately would spend a thousand calls of an account's 1000-a-minute budget eve
 interval; one list (``GET /sip-trunks/trunks``, or ``GET /trunk/trunks`` for
 CarrierTrunks, returns every trunk with its children) answers all of them. Concurrent
 looks of one account wait for the same list call.
+
+The list is kept as each trunk's JSON (``bolna.records``), parsed only when one trunk is
+looked at: a quiet drift check compares the JSON with what the last full check saw, so
+most trunks of a round are never parsed, and 10,000 trunks hold about 12 MB, not 80.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from pydantic import TypeAdapter
+
+from ..bolna.client import parse_record
+from ..bolna.records import ListedTrunk
 from ..bolna.wire import PhoneNumber, Trunk
 from .desired import phone_key
 
@@ -27,8 +35,9 @@ class _Identified(Protocol):
 T = TypeVar("T", bound=_Identified)
 
 
-class _Lister(Protocol[T]):
-    async def list_trunks(self, *, retry: bool = True) -> list[T]: ...
+class _Lister(Protocol):
+    async def list_trunk_records(self, *, needs: tuple[str, ...] = (), retry: bool = True
+                                 ) -> list[ListedTrunk]: ...
 
 
 FAILURE_MEMORY = 60.0
@@ -43,10 +52,14 @@ def _failure_memory(max_age: float, failures: int) -> float:
 
 
 @dataclass
-class _Snapshot(Generic[T]):
+class _Snapshot:
     taken_at: float = 0.0
-    trunks: dict[str, T] = field(default_factory=dict)
-    written: dict[str, tuple[float, T]] = field(default_factory=dict)
+    trunks: dict[str, bytes] = field(default_factory=dict)
+    """Each trunk's record as JSON (``records``): parsed when one trunk is looked at."""
+    partial: set[str] = field(default_factory=set)
+    """Trunks whose JSON cannot stand for a full look: listed without their children,
+    or held as this operator wrote them rather than as Bolna lists them."""
+    written: dict[str, tuple[float, bytes]] = field(default_factory=dict)
     """What this operator wrote, with when: kept across a list that was already in
     flight when the write happened (Bolna may have served the list before it)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -65,18 +78,40 @@ yet (its own tooling records numbers that appear late)."""
 
 class ListSnapshots(Generic[T]):
     """The latest list of each account's trunks, and how old it is (either API: the
-    trunks need only an ``id``)."""
+    trunks need only an ``id``).
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    Records are kept as JSON and parsed by ``adapter`` one trunk at a time; ``needs``
+    names the fields a listed record must carry for a full look (its children), and
+    ``source`` names the list in the error of a record that cannot be parsed.
+    """
+
+    def __init__(self, adapter: TypeAdapter[T], source: str, *,
+                 needs: tuple[str, ...] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._adapter = adapter
+        self._source = source
+        self._needs = needs
         self._clock = clock
-        self._accounts: dict[str, _Snapshot[T]] = {}
+        self._accounts: dict[str, _Snapshot] = {}
         self.lists = 0
         """List calls made, for benchmarks and tests."""
 
-    async def trunk(self, account: str, bolna: _Lister[T], trunk_id: str, max_age: float
+    async def trunk(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
                     ) -> T | None:
         """The trunk as Bolna listed it at most ``max_age`` seconds ago; None if absent."""
-        snapshot = self._accounts.setdefault(account, _Snapshot[T]())
+        record = (await self._fresh(account, bolna, max_age)).trunks.get(trunk_id)
+        return None if record is None else parse_record(self._adapter, record, self._source)
+
+    async def record(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
+                     ) -> bytes | None:
+        """The trunk's JSON as Bolna listed it at most ``max_age`` seconds ago, if it is
+        listed complete: equal JSON is an equal trunk. None otherwise."""
+        snapshot = await self._fresh(account, bolna, max_age)
+        return None if trunk_id in snapshot.partial else snapshot.trunks.get(trunk_id)
+
+    async def _fresh(self, account: str, bolna: _Lister, max_age: float) -> _Snapshot:
+        """The account's snapshot, listed again if older than ``max_age``."""
+        snapshot = self._accounts.setdefault(account, _Snapshot())
         async with snapshot.lock:
             if snapshot.failure is not None and self._clock() - snapshot.failed_at < (
                     _failure_memory(max_age, snapshot.failures)):
@@ -86,33 +121,43 @@ class ListSnapshots(Generic[T]):
                 self.lists += 1
                 try:
                     # One attempt: the drift loop comes back; no burst per look.
-                    listed = await bolna.list_trunks(retry=False)
+                    listed = await bolna.list_trunk_records(needs=self._needs,
+                                                            retry=False)
                 except Exception as error:
                     snapshot.failure, snapshot.failed_at = error, self._clock()
                     snapshot.failures += 1
                     raise
                 snapshot.failure, snapshot.failures = None, 0
-                snapshot.trunks = {str(t.id): t for t in listed}
+                snapshot.trunks, snapshot.partial = {}, set()
+                for trunk in listed:
+                    snapshot.trunks[trunk.id] = trunk.record
+                    if not trunk.complete:
+                        snapshot.partial.add(trunk.id)
+                del listed
                 snapshot.written = {key: entry for key, entry in snapshot.written.items()
                                     if entry[0] >= asked_at}
-                snapshot.trunks.update({key: trunk for key, (_, trunk)
-                                        in snapshot.written.items()})
+                for key, (_, record) in snapshot.written.items():
+                    snapshot.trunks[key] = record
+                    snapshot.partial.add(key)
                 snapshot.taken_at = self._clock()
-        return snapshot.trunks.get(trunk_id)
+        return snapshot
 
     def remember(self, account: str, trunk: T) -> None:
         """Keep the snapshot current with what this operator just wrote."""
-        snapshot = self._accounts.setdefault(account, _Snapshot[T]())
+        snapshot = self._accounts.setdefault(account, _Snapshot())
         key = str(trunk.id)
-        snapshot.written[key] = (self._clock(), trunk)
+        record = self._adapter.dump_json(trunk)
+        snapshot.written[key] = (self._clock(), record)
         if snapshot.taken_at:
-            snapshot.trunks[key] = trunk
+            snapshot.trunks[key] = record
+            snapshot.partial.add(key)
 
     def forget(self, account: str, trunk_id: str) -> None:
         """Drop a trunk this operator deleted."""
         snapshot = self._accounts.get(account)
         if snapshot is not None:
             snapshot.trunks.pop(trunk_id, None)
+            snapshot.partial.discard(trunk_id)
             snapshot.written.pop(trunk_id, None)
 
 
@@ -121,7 +166,8 @@ class AccountSnapshots(ListSnapshots[Trunk]):
     legacy API may list a number only a while after it was added)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(clock)
+        super().__init__(TypeAdapter(Trunk), "GET /sip-trunks/trunks",
+                         needs=("phone_numbers",), clock=clock)
         self._added: dict[tuple[str, str], dict[str, tuple[float, PhoneNumber | None]]] = {}
         """(account, trunk ID) -> numbers this operator added, by phone_key, with when
         (and Bolna's answer for the number, when it gave one)."""
@@ -130,12 +176,19 @@ class AccountSnapshots(ListSnapshots[Trunk]):
                          added: list[PhoneNumber | str]) -> None:
         """Numbers Bolna confirmed adding (its answer, or only the number, as for those
         of a create body): present, whether or not it lists them yet."""
+        if not added:
+            return
         held = self._added.setdefault((account, trunk_id), {})
         for number in added:
             if isinstance(number, str):
                 held.setdefault(phone_key(number), (self._clock(), None))
             else:
                 held[phone_key(number.phone_number)] = (self._clock(), number)
+
+    def holds_numbers(self, account: str, trunk_id: str) -> bool:
+        """Whether numbers this operator added to the trunk are still held (so what
+        Bolna lists is not the whole answer)."""
+        return bool(self._added.get((account, trunk_id)))
 
     def pending_numbers(self, account: str, trunk: Trunk) -> set[str]:
         """Keys (``phone_key``) of numbers added moments ago that Bolna does not show."""

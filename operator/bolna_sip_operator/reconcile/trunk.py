@@ -18,19 +18,20 @@ number of times, from any state an earlier run or a killed operator left behind:
 - A drift check of a trunk whose Bolna record (and what status shows of its account) is
   exactly as the last full check found it stops there (``_Quiet``): nothing in
   Kubernetes changed either, or an event would have run a full reconcile since. That
-  leaves a list of the account and a comparison per trunk, the least a drift check can
-  cost; a full check still runs every ``FULL_CHECK_ROUNDS`` intervals, as a net for a
-  missed Secret event.
+  leaves a list of the account and a comparison per trunk of the record's JSON as
+  listed, unparsed: the least a drift check can cost. A full check still runs every
+  ``FULL_CHECK_ROUNDS`` intervals, as a net for a missed Secret event.
 
 Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -82,9 +83,15 @@ class _Quiet:
     generation: int
     trunk_id: str
     trunks: External
-    observed: Any
+    digest: bytes
+    """Of the trunk's JSON as listed when that check looked (``_digest``)."""
     until: float
     """Clock time after which a full check runs anyway."""
+
+
+def _digest(record: bytes) -> bytes:
+    """A listed record's fingerprint: 16 bytes held per trunk instead of its JSON."""
+    return hashlib.blake2b(record, digest_size=16).digest()
 
 
 @dataclass
@@ -162,8 +169,9 @@ class TrunkReconciler:
                 return
             unchanged = await self._sync(obj, resolved, before, list_age=list_age)
             if unchanged is not None:  # found equal: the next drift check compares
+                trunk_id, record = unchanged
                 self._quiet[obj.uid] = _Quiet(
-                    obj.generation, unchanged.id, resolved.trunks, unchanged,
+                    obj.generation, trunk_id, resolved.trunks, _digest(record),
                     self._clock() + FULL_CHECK_ROUNDS * max_age)
         except CLASSIFIED as error:
             outcome = classify(error, doing=doing)
@@ -192,15 +200,12 @@ class TrunkReconciler:
                 or self._clock() >= quiet.until):
             return False
         try:
-            observed = await quiet.trunks.observe(quiet.trunk_id, max_age=max_age)
+            record = await quiet.trunks.record(quiet.trunk_id, max_age=max_age)
         except CLASSIFIED:
             return False
-        if observed != quiet.observed or not await self.backend.account_facts_current(
-                quiet.trunks, self.owner.facts(obj.uid), max_age=self.refresh_age):
-            return False
-        # Keep the list's own (equal) record: the previous list's copy can then go.
-        self._quiet[obj.uid] = replace(quiet, observed=observed)
-        return True
+        return (record is not None and _digest(record) == quiet.digest
+                and await self.backend.account_facts_current(
+                    quiet.trunks, self.owner.facts(obj.uid), max_age=self.refresh_age))
 
     def _just_synced(self, obj: TrunkObject, r: Resolved) -> bool:
         """Whether this process made this trunk, as it is now, match Bolna moments ago.
@@ -249,9 +254,14 @@ class TrunkReconciler:
             await self.marks.mark(obj.namespace, secret, protect=protect)
 
     async def _sync(self, obj: TrunkObject, r: Resolved, before: BolnaReport | None, *,
-                    list_age: float | None) -> Any:
-        """Bolna made equal to the spec; returns Bolna's record when it already was
-        (nothing created or written), else None."""
+                    list_age: float | None) -> tuple[str, bytes] | None:
+        """Bolna made equal to the spec. Returns the trunk ID and its JSON as listed
+        when the trunk was found equal in the account's list (nothing created or
+        written), else None.
+
+        The JSON is taken before the trunk is parsed from the same list: a list taken
+        in between can only make the next quiet check look again, never hide a change.
+        """
         facts = self.owner.facts(obj.uid)
         trunk_id = obj.annotations.get(names.TRUNK_ID_ANNOTATION) or facts.trunk_id
         observed: Any = None
@@ -262,7 +272,10 @@ class TrunkReconciler:
                           f"{owner.namespace}/{owner.name}; one Bolna trunk has one {kind}: "
                           f"remove the annotation {names.TRUNK_ID_ANNOTATION} here, or "
                           f"delete that {kind} with deletionPolicy: Orphan first")
+        record = None
         if trunk_id:
+            if list_age is not None:
+                record = await r.trunks.record(trunk_id, max_age=list_age)
             observed = await r.trunks.observe(trunk_id, max_age=list_age)
             if observed is None and facts.trunk_id != trunk_id:
                 raise Stalled("AdoptionFailed", f"Bolna has no trunk {trunk_id} to adopt "
@@ -300,7 +313,8 @@ class TrunkReconciler:
                               and before.generation == obj.generation)
             found = observed
             observed = await self._update(obj, r, observed, drift=in_sync_before)
-            unchanged = observed if observed is found else None
+            if observed is found and record is not None:
+                unchanged = (observed.id, record)
         await self._synced(obj, r, observed, max_age=self.refresh_age)
         self._synced_at[obj.uid] = (_fingerprint(obj, r), self._clock())
         return unchanged

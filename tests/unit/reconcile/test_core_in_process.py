@@ -264,6 +264,20 @@ def test_an_unchanged_trunk_is_confirmed_by_its_record_alone() -> None:
     assert core.condition("twilio", "Ready")["status"] == "True"
 
 
+def test_a_trunk_listed_without_its_numbers_is_never_confirmed_by_its_record() -> None:
+    core = _core()
+    core.bolna.sparse = True  # lists leave the numbers out, as in Bolna's guide
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    calls = len(core.bolna.calls)
+    reads = core.kube.secret_reads
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert any(path.endswith("/numbers") for _, path in core.bolna.calls[calls:]), (
+        "the numbers are asked for: the list alone cannot show a number gone")
+    assert core.kube.secret_reads > reads, "a full check, every round"
+
+
 def test_a_change_in_bolna_after_quiet_rounds_is_still_drift() -> None:
     core = _core()
     obj = _trunk()

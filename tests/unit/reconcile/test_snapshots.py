@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from typing import Any
 
+import pytest
+
+from bolna_sip_operator.bolna import UnexpectedResponse
+from bolna_sip_operator.bolna.records import ListedTrunk, split_trunk_list
 from bolna_sip_operator.bolna.wire import Trunk
 from bolna_sip_operator.reconcile.snapshots import AccountSnapshots
 
@@ -13,16 +19,25 @@ def _trunk(trunk_id: str) -> Trunk:
     return Trunk(id=trunk_id, name=f"trunk-{trunk_id}")
 
 
+def _listed(trunk_id: str, **fields: Any) -> dict[str, Any]:
+    return {"id": trunk_id, "name": f"trunk-{trunk_id}", **fields}
+
+
+def _answer(records: list[dict[str, Any]], needs: tuple[str, ...]) -> list[ListedTrunk]:
+    """The records as Bolna's list answer, split as the client splits it."""
+    return split_trunk_list(json.dumps(records).encode(), needs=needs)
+
 
 class _Bolna:
     def __init__(self, ids: list[str]) -> None:
         self.ids = ids
         self.calls = 0
 
-    async def list_trunks(self, *, retry: bool = True) -> list[Trunk]:
+    async def list_trunk_records(self, *, needs: tuple[str, ...] = (), retry: bool = True
+                                 ) -> list[ListedTrunk]:
         self.calls += 1
         await asyncio.sleep(0.01)
-        return [_trunk(i) for i in self.ids]
+        return _answer([_listed(i) for i in self.ids], needs)
 
 
 def test_concurrent_checks_of_one_account_share_one_list() -> None:
@@ -67,8 +82,10 @@ def test_a_trunk_written_while_the_list_was_in_flight_is_not_lost() -> None:
     snapshots = AccountSnapshots(clock=lambda: now[0])
 
     class _Slow(_Bolna):
-        async def list_trunks(self, *, retry: bool = True) -> list[Trunk]:
-            served = [_trunk(i) for i in self.ids]  # Bolna answers before the create
+        async def list_trunk_records(self, *, needs: tuple[str, ...] = (),
+                                     retry: bool = True) -> list[ListedTrunk]:
+            # Bolna answers before the create
+            served = _answer([_listed(i) for i in self.ids], needs)
             now[0] += 1
             snapshots.remember("acct", _trunk("created-meanwhile"))
             self.calls += 1
@@ -87,7 +104,8 @@ def test_a_failed_list_answers_for_the_account_and_its_memory_grows() -> None:
     snapshots = AccountSnapshots(clock=lambda: now[0])
 
     class _Down(_Bolna):
-        async def list_trunks(self, *, retry: bool = True) -> list[Trunk]:
+        async def list_trunk_records(self, *, needs: tuple[str, ...] = (),
+                                     retry: bool = True) -> list[ListedTrunk]:
             assert not retry, "the drift check asks once; the loop comes back"
             self.calls += 1
             raise RuntimeError("Bolna is down")
@@ -110,5 +128,66 @@ def test_a_failed_list_answers_for_the_account_and_its_memory_grows() -> None:
         now[0] = 92
         await look()
         assert bolna.calls == 3
+
+    asyncio.run(scenario())
+
+
+class _Listing:
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+
+    async def list_trunk_records(self, *, needs: tuple[str, ...] = (), retry: bool = True
+                                 ) -> list[ListedTrunk]:
+        return _answer(self.records, needs)
+
+
+def test_a_record_is_compared_as_listed_json_only_when_it_stands_for_the_whole_trunk(
+        ) -> None:
+    snapshots = AccountSnapshots(clock=lambda: 1.0)
+    bolna = _Listing([_listed("whole", phone_numbers=[]), _listed("no-numbers")])
+
+    async def scenario() -> None:
+        whole = await snapshots.record("acct", bolna, "whole", 60)
+        assert whole is not None
+        assert Trunk.model_validate_json(whole) == await snapshots.trunk(
+            "acct", bolna, "whole", 60)
+        assert await snapshots.record("acct", bolna, "no-numbers", 60) is None, (
+            "listed without numbers: a full look asks for them")
+        assert await snapshots.record("acct", bolna, "absent", 60) is None
+        snapshots.remember("acct", _trunk("whole"))
+        assert await snapshots.record("acct", bolna, "whole", 60) is None, (
+            "as the operator wrote it, not as Bolna lists it")
+        assert await snapshots.trunk("acct", bolna, "whole", 60) == _trunk("whole")
+
+    asyncio.run(scenario())
+
+
+def test_a_record_not_as_documented_fails_its_own_trunk_only() -> None:
+    snapshots = AccountSnapshots(clock=lambda: 1.0)
+    bolna = _Listing([_listed("good"), {"id": "bad"}])  # no name
+
+    async def scenario() -> None:
+        assert await snapshots.trunk("acct", bolna, "good", 60) == _trunk("good")
+        with pytest.raises(UnexpectedResponse, match="name: missing"):
+            await snapshots.trunk("acct", bolna, "bad", 60)
+
+    asyncio.run(scenario())
+
+
+def test_what_the_operator_wrote_reads_back_equal() -> None:
+    """A remembered trunk is kept as JSON too: every field survives the round trip."""
+    trunk = Trunk.model_validate({
+        "id": "t1", "name": "n", "provider": "twilio", "auth_type": "userpass",
+        "gateways": [{"id": "g", "gateway_address": "gw.example.com", "port": 5060,
+                      "priority": 1, "created_at": "2026-11-29T10:00:00.5+02:00"}],
+        "ip_identifiers": [], "media_encryption": False, "qualify_frequency": 60,
+        "phone_numbers": [{"id": "p", "phone_number": "+15550100", "deleted": False,
+                           "created_at": "not a time"}],
+        "created_at": "2026-11-29T10:00:00Z", "is_active": True})
+    snapshots = AccountSnapshots(clock=lambda: 1.0)
+
+    async def scenario() -> None:
+        snapshots.remember("acct", trunk)
+        assert await snapshots.trunk("acct", _Listing([]), "t1", 60) == trunk
 
     asyncio.run(scenario())
