@@ -103,6 +103,14 @@ class CarrierTrunks:
         check compares it, unparsed)."""
         return await self.snapshots.record(self.account, self.api, trunk_id, max_age)
 
+    def parse(self, record: bytes) -> TrunkRecord:
+        """A record ``record`` returned, parsed."""
+        return self.snapshots.parse(record)
+
+    def canonical(self, trunk: TrunkRecord) -> bytes:
+        """The trunk's JSON as this operator writes it: equal trunks, equal bytes."""
+        return self.snapshots.canonical(trunk)
+
     async def find_by_name(self, name: str) -> TrunkRecord | None:
         """The trunk with that name, after a create whose answer was lost."""
         return await self.api.find_trunk(name)

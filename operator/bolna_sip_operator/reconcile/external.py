@@ -67,6 +67,14 @@ class ExternalTrunks:
             trunk = trunk.model_copy(update={"phone_numbers": numbers})
         return self.snapshots.with_recent_numbers(self.account, trunk)
 
+    def parse(self, record: bytes) -> Trunk:
+        """A record ``record`` returned, parsed."""
+        return self.snapshots.parse(record)
+
+    def canonical(self, trunk: Trunk) -> bytes:
+        """The trunk's JSON as this operator writes it: equal trunks, equal bytes."""
+        return self.snapshots.canonical(trunk)
+
     async def find_by_name(self, name: str) -> Trunk | None:
         """The trunk with that name (unique per account), after a create's lost answer."""
         return await self.bolna.find_trunk(name)

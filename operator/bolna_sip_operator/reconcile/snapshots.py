@@ -100,7 +100,16 @@ class ListSnapshots(Generic[T]):
                     ) -> T | None:
         """The trunk as Bolna listed it at most ``max_age`` seconds ago; None if absent."""
         record = (await self._fresh(account, bolna, max_age)).trunks.get(trunk_id)
-        return None if record is None else parse_record(self._adapter, record, self._source)
+        return None if record is None else self.parse(record)
+
+    def parse(self, record: bytes) -> T:
+        """A record of the list (``record``) as the model; ``UnexpectedResponse`` if it
+        is not as documented."""
+        return parse_record(self._adapter, record, self._source)
+
+    def canonical(self, trunk: T) -> bytes:
+        """The model's own JSON: equal models, equal bytes, whatever form Bolna sent."""
+        return self._adapter.dump_json(trunk)
 
     async def record(self, account: str, bolna: _Lister, trunk_id: str, max_age: float
                      ) -> bytes | None:
@@ -146,7 +155,7 @@ class ListSnapshots(Generic[T]):
         """Keep the snapshot current with what this operator just wrote."""
         snapshot = self._accounts.setdefault(account, _Snapshot())
         key = str(trunk.id)
-        record = self._adapter.dump_json(trunk)
+        record = self.canonical(trunk)
         snapshot.written[key] = (self._clock(), record)
         if snapshot.taken_at:
             snapshot.trunks[key] = record

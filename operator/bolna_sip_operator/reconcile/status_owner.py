@@ -119,6 +119,10 @@ class StatusOwner:
         self.edge_managed = edge_managed
         """With a SIP edge, Ready also needs Kamailio loaded and a gateway answering."""
         self._records: dict[str, _Record] = {}
+        self._bolna_reasons: dict[str, str] = {}
+        self._by_bolna_reason: dict[str, set[str]] = {}
+        """Trunks by their Bolna report's reason: a loop looking for a few (those waiting
+        for a Secret) then reads a set, not every trunk's record."""
 
     # ---- what the parts read ---------------------------------------------------------
 
@@ -134,11 +138,27 @@ class StatusOwner:
                 _parse(trunk.status, CarrierTrunkStatus) if trunk.kind is CARRIER_TRUNK
                 else _parse(trunk.status, SipTrunkStatus))
             facts = _facts_of(status)
-            self._records[trunk.uid] = _Record(
-                trunk.namespace, trunk.name, trunk.generation, facts,
-                reports_from_status(status), dict(trunk.status), trunk.kind)
+            record = _Record(trunk.namespace, trunk.name, trunk.generation, facts,
+                             reports_from_status(status), dict(trunk.status), trunk.kind)
+            self._records[trunk.uid] = record
+            self._index_bolna(trunk.uid, record.reports.bolna)
             return
         record.generation = max(record.generation, trunk.generation)
+
+    def with_bolna_reason(self, reason: str) -> list[str]:
+        """The UIDs whose latest Bolna report has this reason."""
+        return list(self._by_bolna_reason.get(reason, ()))
+
+    def _index_bolna(self, uid: str, report: BolnaReport | None) -> None:
+        old = self._bolna_reasons.pop(uid, None)
+        if old is not None:
+            held = self._by_bolna_reason[old]
+            held.discard(uid)
+            if not held:
+                del self._by_bolna_reason[old]
+        if report is not None:
+            self._bolna_reasons[uid] = report.reason
+            self._by_bolna_reason.setdefault(report.reason, set()).add(uid)
 
     def known(self, uid: str) -> bool:
         """Whether the trunk has been seen (and not forgotten)."""
@@ -188,6 +208,8 @@ class StatusOwner:
                  if value is not _UNSET}
         if parts:
             record.reports = record.reports.with_(**parts)
+            if "bolna" in parts:
+                self._index_bolna(uid, record.reports.bolna)
         if facts:
             record.facts = replace(record.facts, **facts)
         if not write:
@@ -202,6 +224,7 @@ class StatusOwner:
     def forget(self, uid: str) -> None:
         """The trunk is gone: drop its record and its metric series."""
         record = self._records.pop(uid, None)
+        self._index_bolna(uid, None)
         if record is not None:
             forget_trunk(record.kind.kind, record.namespace, record.name, CONDITION_ORDER)
 

@@ -31,7 +31,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -84,7 +84,10 @@ class _Quiet:
     trunk_id: str
     trunks: External
     digest: bytes
-    """Of the trunk's JSON as listed when that check looked (``_digest``)."""
+    """Of the trunk's JSON as listed when that check looked (``_digest``); or, with
+    ``listed`` False, of the trunk as that check left it (the answer to its own writes),
+    which the first list to show the trunk is compared with once, parsed."""
+    listed: bool
     until: float
     """Clock time after which a full check runs anyway."""
 
@@ -167,12 +170,12 @@ class TrunkReconciler:
                                            else list_age or 0.0)
             if not drift_check and self._just_synced(obj, resolved):
                 return
-            unchanged = await self._sync(obj, resolved, before, list_age=list_age)
-            if unchanged is not None:  # found equal: the next drift check compares
-                trunk_id, record = unchanged
-                self._quiet[obj.uid] = _Quiet(
-                    obj.generation, trunk_id, resolved.trunks, _digest(record),
-                    self._clock() + FULL_CHECK_ROUNDS * max_age)
+            trunk_id, digest, listed = await self._sync(obj, resolved, before,
+                                                        list_age=list_age)
+            # Bolna equals the spec now: the next drift checks compare with this.
+            interval = max_age if drift_check else self.refresh_age
+            self._quiet[obj.uid] = _Quiet(obj.generation, trunk_id, resolved.trunks, digest,
+                                          listed, self._clock() + FULL_CHECK_ROUNDS * interval)
         except CLASSIFIED as error:
             outcome = classify(error, doing=doing)
             RECONCILES.labels("stalled" if outcome.permanent else "retry",
@@ -185,6 +188,19 @@ class TrunkReconciler:
                 raise RetryLater(outcome.reason, outcome.message, outcome.delay) from None
         else:
             RECONCILES.labels("success", "").inc()
+
+    async def confirm_quiet(self, obj: TrunkObject, *, max_age: float) -> bool:
+        """A drift check that ends at the quiet comparison (``_unchanged``): True if the
+        trunk is confirmed, else a full drift check must follow.
+
+        It only reads, so the drift loop runs it directly rather than through the
+        trunk's queue: a run of the trunk in progress has dropped the quiet record (a
+        full check replaces it), and the comparison then answers False.
+        """
+        if await self._unchanged(obj, self.owner.reports(obj.uid).bolna, max_age):
+            RECONCILES.labels("success", "").inc()
+            return True
+        return False
 
     async def _unchanged(self, obj: TrunkObject, before: BolnaReport | None,
                          max_age: float) -> bool:
@@ -201,11 +217,20 @@ class TrunkReconciler:
             return False
         try:
             record = await quiet.trunks.record(quiet.trunk_id, max_age=max_age)
+            if record is None:
+                return False
+            digest = _digest(record)
+            if digest != quiet.digest:
+                if quiet.listed or _digest(quiet.trunks.canonical(
+                        quiet.trunks.parse(record))) != quiet.digest:
+                    return False
+                # The first list since this operator's own write shows the same trunk:
+                # from now on its listed JSON is what the next checks compare.
+                self._quiet[obj.uid] = replace(quiet, digest=digest, listed=True)
         except CLASSIFIED:
             return False
-        return (record is not None and _digest(record) == quiet.digest
-                and await self.backend.account_facts_current(
-                    quiet.trunks, self.owner.facts(obj.uid), max_age=self.refresh_age))
+        return await self.backend.account_facts_current(
+            quiet.trunks, self.owner.facts(obj.uid), max_age=self.refresh_age)
 
     def _just_synced(self, obj: TrunkObject, r: Resolved) -> bool:
         """Whether this process made this trunk, as it is now, match Bolna moments ago.
@@ -254,10 +279,11 @@ class TrunkReconciler:
             await self.marks.mark(obj.namespace, secret, protect=protect)
 
     async def _sync(self, obj: TrunkObject, r: Resolved, before: BolnaReport | None, *,
-                    list_age: float | None) -> tuple[str, bytes] | None:
-        """Bolna made equal to the spec. Returns the trunk ID and its JSON as listed
-        when the trunk was found equal in the account's list (nothing created or
-        written), else None.
+                    list_age: float | None) -> tuple[str, bytes, bool]:
+        """Bolna made equal to the spec. Returns the trunk ID and what the next drift
+        checks compare with (``_Quiet``): the digest of its JSON as listed when the
+        trunk was found equal in the account's list (nothing created or written), else
+        of the trunk as this run left it, with whether it is the listed one.
 
         The JSON is taken before the trunk is parsed from the same list: a list taken
         in between can only make the next quiet check look again, never hide a change.
@@ -297,7 +323,6 @@ class TrunkReconciler:
                                  f"{r.desired.name!r} was lost and Bolna's list does not "
                                  "show the trunk yet; looking again before creating",
                                  CREATE_LOOK_AGAIN)
-        unchanged = None
         if observed is None:
             observed = await self._create(obj, r)
             observed = await self._update(obj, r, observed, drift=False)
@@ -313,11 +338,13 @@ class TrunkReconciler:
                               and before.generation == obj.generation)
             found = observed
             observed = await self._update(obj, r, observed, drift=in_sync_before)
-            if observed is found and record is not None:
-                unchanged = (observed.id, record)
+            if observed is not found:
+                record = None
         await self._synced(obj, r, observed, max_age=self.refresh_age)
         self._synced_at[obj.uid] = (_fingerprint(obj, r), self._clock())
-        return unchanged
+        if record is not None:
+            return observed.id, _digest(record), True
+        return observed.id, _digest(r.trunks.canonical(observed)), False
 
     def _create_age(self, started: str) -> float:
         try:

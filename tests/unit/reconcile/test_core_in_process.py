@@ -258,6 +258,7 @@ def test_an_unchanged_trunk_is_confirmed_by_its_record_alone() -> None:
         json.dumps(core.kube.status, sort_keys=True)
     for _ in range(5):  # the next rounds, within the account list's age
         _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+        assert _run(core.reconciler.confirm_quiet(obj, max_age=60.0))
     assert core.kube.secret_reads == reads, "no Secret is read for an unchanged trunk"
     assert len(core.bolna.calls) == calls, "the account's list answers every check"
     assert json.dumps(core.kube.status, sort_keys=True) == status
@@ -291,12 +292,37 @@ def test_a_change_in_bolna_after_quiet_rounds_is_still_drift() -> None:
     assert trunk["qualify_frequency"] == USERPASS_SPEC.get("qualifyFrequency", 60)
 
 
+def test_the_drift_loop_confirms_a_quiet_trunk_until_the_next_list_differs() -> None:
+    core = _core()
+    now = [0.0]
+    core.reconciler._clock = lambda: now[0]
+    core.reconciler.accounts.snapshots._clock = lambda: now[0]
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    assert not _run(core.reconciler.confirm_quiet(obj, max_age=60.0)), "no full check yet"
+    now[0] = 1.0  # a list asked for after the create
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    calls = len(core.bolna.calls)
+    assert _run(core.reconciler.confirm_quiet(obj, max_age=60.0))
+    now[0] = 62.0
+    assert _run(core.reconciler.confirm_quiet(obj, max_age=60.0)), "an equal new list"
+    assert len(core.bolna.calls) == calls + 1, "one list, no other call"
+    [trunk] = core.bolna.trunks.values()
+    trunk["qualify_frequency"] = 99  # changed in Bolna's dashboard
+    now[0] = 123.0
+    assert not _run(core.reconciler.confirm_quiet(obj, max_age=60.0)), "a full check follows"
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.events[-1][1] == "DriftCorrected"
+
+
 def test_a_full_check_runs_again_after_its_rounds_and_after_any_change() -> None:
     core = _core()
     now = [0.0]
     core.reconciler._clock = lambda: now[0]
+    core.reconciler.accounts.snapshots._clock = lambda: now[0]
+    core.reconciler.refresh_age = 60.0  # the drift interval, as the operator sets it
     obj = _trunk()
-    _run(core.reconciler.reconcile(obj))
+    _run(core.reconciler.reconcile(obj))  # the full check the rounds count from
     _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
     reads = core.kube.secret_reads
     now[0] = FULL_CHECK_ROUNDS * 60.0 - 1
@@ -309,10 +335,33 @@ def test_a_full_check_runs_again_after_its_rounds_and_after_any_change() -> None
     now[0] += 60.0
     _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
     assert core.kube.secret_reads == reads
-    _run(core.reconciler.reconcile(obj))  # an event: a Secret or the spec changed
+    _run(core.reconciler.reconcile(obj))  # an event (a Secret, the spec): a full run
     reads = core.kube.secret_reads
+    now[0] += 61.0  # the next list
     _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
-    assert core.kube.secret_reads > reads, "after a change the next check is full"
+    assert core.kube.secret_reads == reads, "that run was the full check"
+
+
+def test_the_first_list_after_a_create_is_compared_with_what_the_create_left() -> None:
+    core = _core()
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    reads, calls = core.kube.secret_reads, len(core.bolna.calls)
+    assert _run(core.reconciler.confirm_quiet(obj, max_age=60.0)), "the list shows the same"
+    assert _run(core.reconciler.confirm_quiet(obj, max_age=60.0))
+    assert core.kube.secret_reads == reads and len(core.bolna.calls) == calls + 1
+
+
+def test_a_change_in_bolna_right_after_a_create_is_drift() -> None:
+    core = _core()
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    [trunk] = core.bolna.trunks.values()
+    trunk["qualify_frequency"] = 99  # changed in Bolna's dashboard before any list
+    assert not _run(core.reconciler.confirm_quiet(obj, max_age=60.0))
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.events[-1][1] == "DriftCorrected"
+    assert trunk["qualify_frequency"] == USERPASS_SPEC.get("qualifyFrequency", 60)
 
 
 def test_a_refused_token_stalls_once_and_the_drift_check_leaves_it() -> None:
@@ -481,3 +530,17 @@ def test_a_create_answer_without_an_id_goes_through_the_create_guard() -> None:
     _run(core.reconciler.reconcile(_trunk()))
     assert len(core.bolna.trunks) == 1
     assert core.condition("twilio", "Ready")["status"] == "True"
+
+
+def test_trunks_waiting_for_a_secret_are_found_by_their_reason() -> None:
+    core = _core()
+    del core.kube.secrets[("team", "twilio-sip")]
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))  # permanent: stalls on the missing Secret
+    assert core.owner.with_bolna_reason("SecretNotFound") == ["uid-1"]
+    core.kube.secrets[("team", "twilio-sip")] = {"password": "pw-1"}
+    _run(core.reconciler.reconcile(obj))
+    assert core.owner.with_bolna_reason("SecretNotFound") == []
+    assert core.owner.with_bolna_reason("Synced") == ["uid-1"]
+    core.owner.forget("uid-1")
+    assert core.owner.with_bolna_reason("Synced") == []
