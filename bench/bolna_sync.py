@@ -3,7 +3,10 @@
 Measures the targets P1 (Bolna calls per create), P3 (time until all are Ready, against
 the rate-limit floor of N calls at 1000 a minute), P2 (calls and apiserver writes
 while nothing changes) and P6 (the operator's resident memory with N trunks, and its
-CPU while nothing changes; read from /proc). Then, if asked: P6s (the operator's RSS
+CPU while nothing changes; read from /proc): over the quiet spell right after the last
+trunk is Ready, which still holds the wave's tail (the last trunks' first drift checks,
+the collector's full passes over what the wave left), and over a second spell as long
+right after it, settled. Then, if asked: P6s (the operator's RSS
 growth from Secrets no trunk references, ``--unrelated-secrets``, 50 of them about
 900 KB like Helm's release Secrets) and P8 (an operator restart with every trunk
 Ready, ``--restart``: Bolna calls and writes in the two minutes after, and the time
@@ -245,6 +248,9 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path,
                 rss, peak, cpu_after = _footprint(operator.pid)
                 quiet_requests = bolna.requests(since=seq)
                 _, versions_after = _ready(custom, namespace)
+                print(f"settled for {quiet_seconds:.0f}s more", file=sys.stderr)
+                time.sleep(quiet_seconds)
+                settled_rss, _, cpu_settled = _footprint(operator.pid)
                 if unrelated_secrets:
                     extra |= _unrelated_secrets(core, namespace, unrelated_secrets,
                                                 operator.pid)
@@ -282,6 +288,9 @@ def run(trunks: int, quiet_seconds: float, drift_interval: float, workdir: Path,
         "P6_operator_peak_rss_mb": round(peak, 1),
         "P6_idle_cpu_percent_of_a_core": round(
             100 * (cpu_after - cpu_before) / quiet_seconds, 2),
+        "P6_settled_rss_mb": round(settled_rss, 1),
+        "P6_settled_idle_cpu_percent_of_a_core": round(
+            100 * (cpu_settled - cpu_after) / quiet_seconds, 2),
         **extra,
     }
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 from collections.abc import Callable
 
@@ -26,6 +27,20 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRIM_INTERVAL = 30.0
 """Seconds between trims: short beside a drift interval, long beside one trim's cost."""
+
+
+def freeze_what_lives_forever() -> None:
+    """Put every object made so far out of the cyclic collector's walk (``gc.freeze``).
+
+    Called once everything is imported and registered, just before the operator runs:
+    modules, classes, Kopf's and pydantic's schemas, the handlers, all living as long as
+    the process. A full collection walks every tracked object, and during a wave of
+    10,000 creates the operator ran about a hundred of them (28 s of CPU in all, with
+    the imports a large part of each walk). Frozen objects are never walked again and
+    never freed, which is what they would have done anyway.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _find_malloc_trim() -> Callable[[int], int] | None:

@@ -14,6 +14,7 @@ import os
 import kopf
 
 from .config import OperatorSettings
+from .memory import freeze_what_lives_forever
 from .peering import own_identity, random_priority
 
 _CHATTY_LOGGERS = ("urllib3", "httpcore", "hpack", "aiohttp.access", "asyncio")
@@ -48,6 +49,7 @@ def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
         logging.getLogger(__name__).info(
             "peering %r as %s with priority %d: the highest-priority live replica acts",
             settings.peering, identity, priority)
+    freeze_what_lives_forever()
     kopf.run(
         standalone=not settings.peering,
         peering_name=settings.peering or None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -57,3 +59,24 @@ def test_the_trim_loop_releases_off_the_event_loop(monkeypatch: pytest.MonkeyPat
     asyncio.run(scenario())
     assert len(calls) >= 3
     assert all(name != "MainThread" for name in calls)
+
+
+def test_what_lives_forever_is_frozen_and_garbage_is_not() -> None:
+    # In a process of its own: freezing is for the whole process.
+    script = """
+import gc, weakref
+from bolna_sip_operator import memory
+
+class Node:
+    pass
+
+kept = [{"i": i} for i in range(5000)]
+cycle = Node(); cycle.me = cycle
+gone = weakref.ref(cycle)
+del cycle
+memory.freeze_what_lives_forever()
+print(gc.get_freeze_count() >= 5000, gone() is None, gc.get_count()[0] < 100)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.split() == ["True", "True", "True"], result.stderr

@@ -16,11 +16,12 @@ number of times, from any state an earlier run or a killed operator left behind:
 - A difference found while the trunk was already in sync for this generation is drift
   (``DriftCorrected``); anything else is the user's change (``Updated``).
 - A drift check of a trunk whose Bolna record (and what status shows of its account) is
-  exactly as the last full check found it stops there (``_Quiet``): nothing in
+  exactly as the last full run found or left it stops there (``_Quiet``): nothing in
   Kubernetes changed either, or an event would have run a full reconcile since. That
   leaves a list of the account and a comparison per trunk of the record's JSON as
-  listed, unparsed: the least a drift check can cost. A full check still runs every
-  ``FULL_CHECK_ROUNDS`` intervals, as a net for a missed Secret event.
+  listed, unparsed: the least a drift check can cost. After this operator's own write
+  the first list is parsed once and compared with what the write left. A full check
+  still runs every ``FULL_CHECK_ROUNDS`` intervals, as a net for a missed Secret event.
 
 Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
 """
