@@ -24,7 +24,12 @@ from bolna_sip_operator.reconcile.deletion import TrunkDeleter
 from bolna_sip_operator.reconcile.objects import TrunkObject
 from bolna_sip_operator.reconcile.outcomes import RetryLater
 from bolna_sip_operator.reconcile.status_owner import StatusOwner
-from bolna_sip_operator.reconcile.trunk import FULL_CHECK_ROUNDS, TrunkReconciler
+from bolna_sip_operator.reconcile.trunk import (
+    FULL_CHECK_ROUNDS,
+    FULL_CHECK_SECONDS,
+    TrunkReconciler,
+    full_check_after,
+)
 from tests.corpus import USERPASS_SPEC
 
 TOKEN = "in-process-token"
@@ -325,14 +330,15 @@ def test_a_full_check_runs_again_after_its_rounds_and_after_any_change() -> None
     _run(core.reconciler.reconcile(obj))  # the full check the rounds count from
     _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
     reads = core.kube.secret_reads
-    now[0] = FULL_CHECK_ROUNDS * 60.0 - 1
+    due = full_check_after(obj.uid, 60.0)
+    now[0] = due - 1
     _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
     assert core.kube.secret_reads == reads
-    now[0] = FULL_CHECK_ROUNDS * 60.0
+    now[0] = due
     _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
     assert core.kube.secret_reads > reads, "a full check reads the Secrets again"
     reads = core.kube.secret_reads
-    now[0] += 60.0
+    now[0] += 61.0
     _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
     assert core.kube.secret_reads == reads
     _run(core.reconciler.reconcile(obj))  # an event (a Secret, the spec): a full run
@@ -544,3 +550,12 @@ def test_trunks_waiting_for_a_secret_are_found_by_their_reason() -> None:
     assert core.owner.with_bolna_reason("Synced") == ["uid-1"]
     core.owner.forget("uid-1")
     assert core.owner.with_bolna_reason("Synced") == []
+
+
+def test_the_full_check_net_is_spread_between_its_period_and_half_again() -> None:
+    uids = [f"uid-{i}" for i in range(1000)]
+    periods = [full_check_after(uid, 60.0) for uid in uids]
+    assert min(periods) >= FULL_CHECK_SECONDS and max(periods) <= 1.5 * FULL_CHECK_SECONDS
+    assert len({round(p) for p in periods}) > 500, "trunks made together come due apart"
+    assert full_check_after("uid-1", 600.0) >= FULL_CHECK_ROUNDS * 600.0
+    assert full_check_after("uid-1", 60.0) == full_check_after("uid-1", 60.0)
