@@ -2,7 +2,7 @@
 
 The drift loop reads every trunk of an account once per interval and, for nearly all of
 them, only needs to know that the record is the same as last time. Parsing the whole
-list into models costs about 50 us and 8 KB of live objects per trunk (each pydantic
+list into models costs about 50 us and 8 to 13 KB of live objects per trunk (each pydantic
 model carries its own field set, each timestamp a datetime). Kept as the record's own
 bytes, cut out of the answer, it is about 1.2 KB, compared as bytes, and parsed into a
 model only for the trunks a full check looks at.
