@@ -215,4 +215,3 @@ CHILDREN = ("gateways", "ip_acls", "numbers")
 def _complete(trunk: TrunkRecord) -> bool:
     """Whether a listed trunk carries its children (else it is read by ID)."""
     return all(getattr(trunk, child) is not None for child in CHILDREN)
-
