@@ -217,6 +217,7 @@ class ControlPlane(Managed):
         self.apiserver_log = self.workdir / "kube-apiserver.log"
 
         self._apiserver_port = 0
+        self._apiserver_argv: list[str] = []
         self._etcd: subprocess.Popen[bytes] | None = None
         self._apiserver: subprocess.Popen[bytes] | None = None
 
@@ -277,6 +278,23 @@ class ControlPlane(Managed):
         self._stop_processes()
         atexit.unregister(self.stop)
 
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone, as an outage of the API would: etcd keeps every
+        object, and :meth:`start_apiserver` serves them again on the same address."""
+        apiserver, self._apiserver = self._apiserver, None
+        if apiserver is None:
+            raise ControlPlaneError("kube-apiserver is not running")
+        terminate(apiserver, self.stop_grace)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again after :meth:`stop_apiserver` (same port, same
+        certificates) and wait until ``/readyz`` answers 200."""
+        if self._apiserver is not None or not self._apiserver_argv:
+            raise ControlPlaneError("kube-apiserver is running, or was never started")
+        self._apiserver = self._spawn(self._apiserver_argv, self.apiserver_log, append=True)
+        self._wait("kube-apiserver /readyz", time.monotonic() + self.timeout,
+                   lambda: self._api_status("/readyz"))
+
     # ---- internals -------------------------------------------------------
 
     def _start_once(self) -> None:
@@ -314,7 +332,7 @@ class ControlPlane(Managed):
 
         self._apiserver_port = secure_port
         self.server = f"https://{LOOPBACK}:{secure_port}"
-        self._apiserver = self._spawn(
+        self._apiserver_argv = (
             [
                 str(self.bin_dir / "kube-apiserver"),
                 f"--etcd-servers={self.etcd_url}",
@@ -334,9 +352,9 @@ class ControlPlane(Managed):
                 # would log an error every 10 s; the kubernetes Service is still made.
                 "--endpoint-reconciler-type=none",
                 *self.extra_apiserver_args,
-            ],
-            self.apiserver_log,
+            ]
         )
+        self._apiserver = self._spawn(self._apiserver_argv, self.apiserver_log)
         self._wait("kube-apiserver /readyz", deadline, lambda: self._api_status("/readyz"))
         self._wait(
             "namespace 'default'",
@@ -383,11 +401,12 @@ class ControlPlane(Managed):
             "preferences: {}\n",
         )
 
-    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def _spawn(self, argv: list[str], log: Path, *, append: bool = False
+               ) -> subprocess.Popen[bytes]:
         preexec: Callable[[], None] | None = None
         if self.die_with_parent and sys.platform.startswith("linux"):
             preexec = die_with_parent(os.getpid())
-        with log.open("wb") as log_file:
+        with log.open("ab" if append else "wb") as log_file:
             return subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,

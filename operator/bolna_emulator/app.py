@@ -492,7 +492,7 @@ class Emulator:
             outcome.fault = decision.kind
             return _error_for(request, decision.error_status,
                               "Internal error (emulated fault)")
-        if outcome.account is None:
+        if outcome.account is None or outcome.account in settings.refused_accounts:
             return web.json_response(UNRECOGNIZED_TOKEN, status=403)
         wait = self.limiter.acquire(outcome.account, settings.rate_limit,
                                     settings.rate_window_seconds)

@@ -90,6 +90,10 @@ class FaultSettings:
         trunk_health_labels: ``/trunk`` answers ``health`` as the dashboard's labels
             (``"Waiting for carrier"``, ``"Healthy"``, ``"Degraded"``, ``"Disabled"``)
             instead of ``waiting_for_carrier``, ``healthy``, ``degraded``, ``disabled``.
+        refused_accounts: accounts (``account_label`` of their token) whose token is
+            answered 403 ``Unrecognized access token`` as an unknown one is, though it
+            is known: a revoked token, or a moment of trouble in Bolna's own auth or a
+            WAF in front of it. Taken out of the list, the token works again.
         trunk_pop_sip_domain, trunk_pop_port, trunk_pop_transports, trunk_pop_ips,
             trunk_pop_rtp_ports: what ``GET /trunk/pop`` answers (defaults: the values
             of Bolna's guides).
@@ -115,6 +119,7 @@ class FaultSettings:
     late_numbers_list_error: bool = False
     record_bodies: bool = False
     trunk_health_labels: bool = False
+    refused_accounts: tuple[str, ...] = ()
     trunk_pop_sip_domain: str = "trunk.bolna.ai"
     trunk_pop_port: int = 5060
     trunk_pop_transports: tuple[str, ...] = ("udp", "tcp")

@@ -84,6 +84,11 @@ class OperatorSettings(BaseModel):
         description=("Seconds between checks of Bolna for changes made outside the "
                      "operator: one list of trunks per account, and every changed trunk "
                      "put back."))
+    token_retry_interval: float = Field(
+        default=180.0, gt=0, json_schema_extra=cli_meta(BOLNA, "SECONDS"),
+        description=("Seconds between retries of the trunks stalled on a token Bolna "
+                     "refused (401/403): one trunk of the account each time, then every "
+                     "one at once as soon as any call with that token succeeds."))
     request_timeout: float = Field(
         default=10.0, gt=0, description="Seconds before a Bolna call times out.",
         json_schema_extra=cli_meta(BOLNA, "SECONDS"))

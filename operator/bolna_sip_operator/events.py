@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from .kube_outage import OUTAGE, is_unreachable
+
 COMPONENT = "bolna-sip-operator"
 """``source.component``, ``reportingComponent`` (reportingController) of every Event."""
 
@@ -347,6 +349,12 @@ class EventRecorder:
             log.warning("%d Event(s) not written within %.0fs of shutdown", len(unfinished),
                         timeout)
 
+    def _resume(self, series: Series) -> None:
+        """Write a series an outage of the API held back (unless closed meanwhile: then
+        ``aclose`` wrote it, or gave up)."""
+        if series.pending and not self._closed and self._loop is not None:
+            self._start(series, self._loop)
+
     def _start(self, series: Series, loop: asyncio.AbstractEventLoop) -> None:
         """Start the series' writer unless it runs (the running one writes the new count
         too: it loops until nothing is pending)."""
@@ -393,6 +401,13 @@ class EventRecorder:
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            if is_unreachable(error):
+                # The outage is logged once; the Event is written once the API is back.
+                log.debug("Event %s on %s %s/%s waits for the Kubernetes API: %s",
+                          series.reason, series.ref.kind, series.ref.namespace,
+                          series.ref.name, _describe(error))
+                OUTAGE.after_recovery(lambda: self._resume(series))
+                return False
             log.warning("could not write Event %s (%s) on %s %s/%s: %s", series.reason,
                         series.type, series.ref.kind, series.ref.namespace, series.ref.name,
                         _describe(error))

@@ -32,6 +32,7 @@ from .kamailio.rpc import KamailioRpc
 from .kamailio.sink import ConfigMapSink, FileSink, Sink
 from .kube import USER_AGENT, Kube
 from .kube_api import login as kube_login
+from .kube_outage import MARKER, RETRY_DELAY, ObservedKubeApi, describe, is_unreachable
 from .memory import run_trim_loop
 from .metrics import ACTING, observe_bolna
 from .model import names
@@ -46,6 +47,7 @@ from .reconcile.drift import run_drift_loop
 from .reconcile.objects import TrunkObject, secret_names
 from .reconcile.outcomes import RetryLater
 from .reconcile.queue import TrunkQueue, TrunkRegistry
+from .reconcile.refusals import TokenRetries, run_token_retries
 from .reconcile.secrets import SecretMarks
 from .reconcile.sip_trunks_backend import SipTrunksBackend
 from .reconcile.status_owner import StatusOwner
@@ -81,7 +83,8 @@ class Core:
 
         self.recorder = EventRecorder(kube)
         self.accounts = Accounts(factory=client_for, default_token=config.default_token,
-                                 default_token_namespaces=config.default_token_namespaces)
+                                 default_token_namespaces=config.default_token_namespaces,
+                                 retries=TokenRetries(config.token_retry_interval))
         self.owner = StatusOwner(kube, edge_managed=config.edge_configured)
         self.marks = SecretMarks(kube, secret_users)
         backends: tuple[Backend, ...] = (SipTrunksBackend(), CarrierTrunksBackend())
@@ -123,6 +126,10 @@ class Core:
             return
         self.tasks.append(asyncio.create_task(run_drift_loop(
             self.config.drift_interval, self.registry.uids, self._drift_check)))
+        self.tasks.append(asyncio.create_task(run_token_retries(
+            self.accounts.retries, self.owner, self.accounts, self.enqueue,
+            live=lambda uid: (o := self.registry.get(uid)) is not None and not o.deleting,
+            acting=self.gate.acting if self.gate is not None else None)))
         self.tasks.append(asyncio.create_task(self._missing_secrets()))
         if self.edge is not None:
             self.tasks += [asyncio.create_task(self.edge.run_sync()),
@@ -240,6 +247,11 @@ async def _run(work: Any) -> None:
         await work
     except RetryLater as retry:
         raise kopf.TemporaryError(retry.message, delay=retry.delay) from None
+    except Exception as error:  # the apiserver away: logged once (kube_outage), retried
+        if not is_unreachable(error):
+            raise
+        raise kopf.TemporaryError(f"{MARKER} ({describe(error)})", delay=RETRY_DELAY
+                                  ) from None
 
 
 def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
@@ -262,7 +274,8 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         # Kopf's 5 s, or a wave of creates would wait on slots held by finished trunks.
         settings.queueing.worker_limit = config.max_concurrent_objects
         settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
-        kube = await Kube.connect(str(config.kubeconfig) if config.kubeconfig else None)
+        kube = Kube(ObservedKubeApi.connect(str(config.kubeconfig) if config.kubeconfig
+                                            else None, user_agent=USER_AGENT))
         gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
                             namespaces=config.namespaces)
                 if config.peering else None)

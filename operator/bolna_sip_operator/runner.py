@@ -14,6 +14,7 @@ import os
 import kopf
 
 from .config import OperatorSettings
+from .kube_outage import install_log_filter
 from .memory import freeze_what_lives_forever
 from .peering import own_identity, random_priority
 
@@ -23,6 +24,7 @@ _CHATTY_LOGGERS = ("urllib3", "httpcore", "hpack", "aiohttp.access", "asyncio")
 def configure_logging(debug: bool) -> None:
     """Kopf's log format; DEBUG for us and Kopf when asked, never for HTTP internals."""
     kopf.configure(debug=debug, verbose=debug)
+    install_log_filter()  # an unreachable apiserver is logged once, not per request
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO if name != "hpack" else logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)

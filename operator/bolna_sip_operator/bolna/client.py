@@ -226,9 +226,9 @@ class BolnaClient:
         self.retry = retry or RetryPolicy()
         self.rate_limiter = rate_limiter or limiters.for_token(secret)
         self.counts = CallCounts()
-        self._observer = observer
-        """Told (HTTP method, status code or error name, seconds) of every attempt, for
-        metrics."""
+        self._observers = [observer] if observer is not None else []
+        """Told (HTTP method, status code or error name, seconds) of every attempt: for
+        metrics, and for the operator to notice a token refused or accepted again."""
         self._redactor = Redactor([secret.get_secret_value()])
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -245,6 +245,10 @@ class BolnaClient:
 
     def __repr__(self) -> str:
         return f"BolnaClient(base_url={self.base_url!r}, api={self.paths.root!r})"
+
+    def add_observer(self, observer: Callable[[str, str, float], None]) -> None:
+        """Tell ``observer`` of every attempt from now on, as the constructor's."""
+        self._observers.append(observer)
 
     async def __aenter__(self) -> Self:
         return self
@@ -437,8 +441,8 @@ class BolnaClient:
         size = f", {len(outcome.body)} bytes" if isinstance(outcome, Answer) else ""
         logger.debug("bolna %s %s -> %s%s in %.3fs (attempt %d)", method, path, shown,
                      size, elapsed, attempt)
-        if self._observer is not None:
-            self._observer(method, shown, elapsed)
+        for observer in self._observers:
+            observer(method, shown, elapsed)
         if isinstance(outcome, Answer) and not outcome.is_success:
             return _answer_error(outcome, method, path, redactor)
         return outcome

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from ..kamailio.discovery import ReplicaSource, StaticReplicas
 from ..kamailio.rpc import KamailioRpc
 from ..kamailio.sink import Sink
+from ..kube_outage import is_unreachable
 from ..metrics import GATEWAY_HEALTHY
 from ..reconcile.objects import EventSink, TrunkObject
 from ..reconcile.outcomes import Stalled
@@ -103,7 +104,11 @@ class Edge:
         try:
             active = await self._acting()
         except Exception as error:
-            log.warning("cannot read the peering object (%s); the SIP edge waits", error)
+            if is_unreachable(error):  # the outage is logged once, by kube_outage
+                log.debug("cannot read the peering object (%s); the SIP edge waits", error)
+            else:
+                log.warning("cannot read the peering object (%s); the SIP edge waits",
+                            error)
             active = False
         if not active:
             if not self._standby:
@@ -130,8 +135,11 @@ class Edge:
             self._health_due.clear()
             try:
                 await self.health_once()
-            except Exception:
-                log.exception("reading gateway health from Kamailio failed")
+            except Exception as error:
+                if is_unreachable(error):  # reports wait for the API; logged once
+                    log.debug("gateway health: the Kubernetes API: %s", error)
+                else:
+                    log.exception("reading gateway health from Kamailio failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._health_due.wait(), timeout=interval)
 

@@ -36,6 +36,7 @@ from ..kamailio.render import Destination, EdgeSpec, Rendered, Renderer, TrunkRo
 from ..kamailio.rpc import KamailioRpc, RpcError, Unreachable
 from ..kamailio.sink import Sink, TooLarge
 from ..kamailio.verify import address_differences, dispatcher_differences
+from ..kube_outage import is_unreachable
 from ..metrics import RELOAD_FAILURES, RELOADS, VERIFICATION_FAILURES, track_replica
 from ..model.kinds import SIP_TRUNK, Kind
 from ..reconcile.objects import involved
@@ -195,8 +196,11 @@ class TableSync:
             self._dirty.clear()
             try:
                 await self.sync_once()
-            except Exception:
-                log.exception("syncing Kamailio failed; retrying")
+            except Exception as error:
+                if is_unreachable(error):  # the outage is logged once, by kube_outage
+                    log.debug("syncing Kamailio: the Kubernetes API: %s; retrying", error)
+                else:
+                    log.exception("syncing Kamailio failed; retrying")
                 await asyncio.sleep(self.reload_delta)
                 self._dirty.set()
             on_synced()

@@ -80,7 +80,8 @@ class TrunkDeleter:
             if trunk_id:
                 await trunks.delete(trunk_id)
         except CLASSIFIED as error:
-            outcome = classify(error, doing=f"deleting Bolna trunk {trunk_id}")
+            outcome = classify(error, doing=f"deleting Bolna trunk {trunk_id}",
+                               token_retry=f"retried every {BLOCKED_DELETE_RETRY:g} s")
             message = f"not deleted in Bolna yet: {outcome.message}"
             self.events(obj.body, "Warning", outcome.reason, message)
             await self.owner.report(obj.uid, deletion=DeletionReport(

@@ -4,7 +4,9 @@ Every failure of a Bolna or Secret step ends here and leaves as one of two outco
 
 - permanent (``Stalled``): Bolna refused the spec (4xx), the token (401/403), a name or
   ID is someone else's, a Secret is missing. Retrying changes nothing; the operator
-  waits for the spec or a referenced Secret (or the default token) to change.
+  waits for the spec or a referenced Secret (or the default token) to change. A refused
+  token alone is also retried slowly, and at once when the token works again
+  (``refusals``): a refusal can be a passing fault of Bolna's, or of a WAF before it.
 - temporary (``retry``): 429, 5xx, timeouts, a lost answer. Retried with backoff, and
   the error is the message of ``Reconciling`` meanwhile.
 
@@ -63,8 +65,12 @@ CLASSIFIED = (Stalled, RetryLater, PermanentError, TemporaryError, SecretUnavail
 """The exceptions ``classify`` knows; anything else is a bug and propagates."""
 
 
-def classify(error: BaseException, *, doing: str) -> Outcome:
-    """The outcome of ``error``, raised while ``doing`` (e.g. "updating trunk X")."""
+def classify(error: BaseException, *, doing: str,
+             token_retry: str = "retried when it changes") -> Outcome:
+    """The outcome of ``error``, raised while ``doing`` (e.g. "updating trunk X").
+
+    ``token_retry`` ends the message of a refused token: when it is tried again.
+    """
     if isinstance(error, Stalled):
         return Outcome(True, error.reason, error.message)
     if isinstance(error, RetryLater):
@@ -75,7 +81,7 @@ def classify(error: BaseException, *, doing: str) -> Outcome:
     if isinstance(error, Unauthorized):
         return Outcome(True, "Unauthorized", f"Bolna refused the API token while {doing} "
                        f"({error.message}): fix the token Secret (or the operator's default "
-                       "token); the trunk is retried when it changes")
+                       f"token); {token_retry}")
     if isinstance(error, Conflict):
         return Outcome(True, "Conflict", f"Bolna refused {doing}: {error.message}")
     if isinstance(error, NotFound):

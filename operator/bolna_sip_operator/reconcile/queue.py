@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ..kube_outage import OUTAGE, is_unreachable
 from .objects import TrunkObject
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,17 @@ class TrunkQueue:
             try:
                 await work()
             except Exception as error:  # logged: nobody awaits a queued run
-                log.warning("queued reconcile of %s: %s", uid, error)
+                if not is_unreachable(error):
+                    log.warning("queued reconcile of %s: %s", uid, error)
+                    return
+                # The outage is logged once; the run is made again when the API is back.
+                log.debug("queued reconcile of %s: %s; again after the outage", uid, error)
+                OUTAGE.after_recovery(lambda: self._again(uid, work))
+
+    def _again(self, uid: str, work: Callable[[], Awaitable[None]]) -> None:
+        """A run the API outage failed, once the API is back (unless the trunk is gone)."""
+        if uid in self._slots:
+            self.enqueue(uid, work)
 
     def forget(self, uid: str) -> None:
         """The trunk is gone; a waiting request is dropped."""

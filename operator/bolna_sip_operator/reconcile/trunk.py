@@ -11,8 +11,9 @@ number of times, from any state an earlier run or a killed operator left behind:
   ID the moment Bolna answers. A run that finds the marker without an ID looks the
   trunk up by name first, so a lost answer never makes a second trunk.
 - Failures go through one classifier (``outcomes.classify``): permanent ones stall the
-  trunk until the spec or a referenced Secret changes, temporary ones are retried with
-  backoff and shown as ``Reconciling`` with Bolna's error meanwhile.
+  trunk until the spec or a referenced Secret changes (a refused token is also retried
+  slowly, and woken when the token works again: ``refusals``), temporary ones are
+  retried with backoff and shown as ``Reconciling`` with Bolna's error meanwhile.
 - A difference found while the trunk was already in sync for this generation is drift
   (``DriftCorrected``); anything else is the user's change (``Updated``).
 - A drift check of a trunk whose Bolna record (and what status shows of its account) is
@@ -191,7 +192,7 @@ class TrunkReconciler:
                 obj.generation, trunk_id, resolved.trunks, digest, listed,
                 self._clock() + full_check_after(obj.uid, interval))
         except CLASSIFIED as error:
-            outcome = classify(error, doing=doing)
+            outcome = classify(error, doing=doing, token_retry=self.accounts.retries.note())
             RECONCILES.labels("stalled" if outcome.permanent else "retry",
                               outcome.reason).inc()
             self.events(obj.body, "Warning", outcome.reason, outcome.message)
