@@ -6,15 +6,13 @@ legacy API, CarrierTrunk over its ``/trunk`` API) get the same handlers; the cor
 the kind's backend. Create, resume and spec updates run the trunk's Bolna work through
 the per-trunk queue and hand the trunk to the SIP edge; deletion runs ``finalize``
 behind the operator's finalizer. A change of a Secret
-that trunks reference, and the drift loop, only enqueue work: they never run beside
-Kopf's own handling of the trunk.
+that trunks reference (``secret_watch``), and the drift loop, only enqueue work: they
+never run beside Kopf's own handling of the trunk.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -41,18 +39,18 @@ from .peering import PeeringGate
 from .reconcile.accounts import Accounts
 from .reconcile.backend import Backend
 from .reconcile.carrier_backend import CarrierTrunksBackend
-from .reconcile.claims import Claims
 from .reconcile.deletion import TrunkDeleter
 from .reconcile.drift import run_drift_loop
-from .reconcile.objects import TrunkObject, secret_names
+from .reconcile.objects import TrunkObject
 from .reconcile.outcomes import RetryLater
 from .reconcile.queue import TrunkQueue, TrunkRegistry
 from .reconcile.refusals import TokenRetries, run_token_retries
-from .reconcile.secrets import SecretMarks
+from .reconcile.secrets import SecretFollower
 from .reconcile.sip_trunks_backend import SipTrunksBackend
 from .reconcile.status_owner import StatusOwner
 from .reconcile.trunk import TrunkReconciler
 from .reconcile.trunk_index import TrunkIndex
+from .secret_watch import SecretWatch
 
 WORKER_IDLE_SECONDS = 1.0
 FINALIZER = f"{names.GROUP}/finalizer"
@@ -66,8 +64,7 @@ class Core:
     """Everything the handlers share, made once at start-up (kept in Kopf's memo)."""
 
     def __init__(self, config: OperatorSettings, kube: Kube, gate: PeeringGate | None,
-                 expected: Any, secret_users: Callable[[str, str], set[str]],
-                 claims: Callable[[Kind], Claims]) -> None:
+                 expected: Any, index: TrunkIndex) -> None:
         self.config = config
         self.kube = kube
         self.gate = gate
@@ -86,18 +83,21 @@ class Core:
                                  default_token_namespaces=config.default_token_namespaces,
                                  retries=TokenRetries(config.token_retry_interval))
         self.owner = StatusOwner(kube, edge_managed=config.edge_configured)
-        self.marks = SecretMarks(kube, secret_users)
+        self.secrets = SecretFollower(
+            kube, users=index.users, token_users=index.token_users,
+            deleting=self._deleting, enqueue=self._enqueue_named, warn=self._warn_named)
+        claims = index.claims
         backends: tuple[Backend, ...] = (SipTrunksBackend(), CarrierTrunksBackend())
         self.reconcilers: dict[Kind, TrunkReconciler] = {}
         self.deleters: dict[Kind, TrunkDeleter] = {}
         for backend in backends:
             reconciler = TrunkReconciler(kube, self.accounts, self.owner, self.post_event,
-                                         marks=self.marks, claims=claims(backend.kind),
+                                         secrets=self.secrets, claims=claims(backend.kind),
                                          backend=backend)
             reconciler.refresh_age = config.drift_interval * 0.9
             self.reconcilers[backend.kind] = reconciler
             self.deleters[backend.kind] = TrunkDeleter(
-                kube, self.accounts, self.owner, self.post_event, marks=self.marks,
+                kube, self.accounts, self.owner, self.post_event, secrets=self.secrets,
                 claims=claims(backend.kind), backend=backend)
         self.registry = TrunkRegistry()
         self.queue = TrunkQueue()
@@ -109,7 +109,6 @@ class Core:
                           expected=expected)
                      if config.edge_configured else None)
         self.tasks: list[asyncio.Task[None]] = []
-        self._secret_digests: dict[tuple[str, str], str] = {}
 
     def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str
                    ) -> None:
@@ -130,7 +129,6 @@ class Core:
             self.accounts.retries, self.owner, self.accounts, self.enqueue,
             live=lambda uid: (o := self.registry.get(uid)) is not None and not o.deleting,
             acting=self.gate.acting if self.gate is not None else None)))
-        self.tasks.append(asyncio.create_task(self._missing_secrets()))
         if self.edge is not None:
             self.tasks += [asyncio.create_task(self.edge.run_sync()),
                            asyncio.create_task(self.edge.run_health(
@@ -144,43 +142,32 @@ class Core:
         obj = self.registry.get(uid)
         if obj is None or obj.deleting:
             return
+        if self.secrets.password_unsent(obj.namespace, obj.spec,
+                                        self.owner.facts(uid).password_version):
+            # A rotation the watch has not brought (it always should): send it now.
+            self.enqueue(uid)
+            return
         if await self.reconcilers[obj.kind].confirm_quiet(
                 obj, max_age=self.config.drift_interval * 0.9):
             return
         self.enqueue(uid, drift_check=True)
 
-    def secret_data_changed(self, namespace: str, name: str, data: Any, event: str | None
-                            ) -> bool:
-        """Whether a watched Secret's data differs from when it was last seen.
+    def _deleting(self, namespace: str, ref: str) -> bool:
+        obj = self.registry.named(namespace, ref)
+        return obj is not None and obj.deleting
 
-        Only a digest is kept, in memory, to compare; the first sighting counts as a
-        change except in the initial listing (which the trunks' resume covers).
-        """
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-        before = self._secret_digests.get((namespace, name))
-        self._secret_digests[(namespace, name)] = digest
-        return digest != before and (before is not None or event is not None)
+    def _enqueue_named(self, namespace: str, refs: set[str]) -> None:
+        """Reconcile the named trunks soon (a Secret they use changed)."""
+        for ref in sorted(refs):
+            obj = self.registry.named(namespace, ref)
+            if obj is not None and not obj.deleting:
+                self.enqueue(obj.uid)
 
-    async def _missing_secrets(self, interval: float = 5.0) -> None:
-        """Retry trunks stalled on a Secret that did not exist, once it does.
-
-        The operator watches only the Secrets it has labelled, and one that did not
-        exist could not be labelled: so trunks waiting for a Secret look for it (one
-        read per missing Secret per interval, no Bolna call).
-        """
-        while True:
-            await asyncio.sleep(interval)
-            for uid in self.owner.with_bolna_reason("SecretNotFound"):
-                obj = self.registry.get(uid)
-                if obj is None or obj.deleting:
-                    continue
-                for secret in secret_names(obj.spec):
-                    try:
-                        if await self.kube.secret_exists(obj.namespace, secret):
-                            self.enqueue(uid)
-                            break
-                    except Exception as error:  # the apiserver is away: next round
-                        log.debug("looking for Secret %s: %s", secret, error)
+    def _warn_named(self, namespace: str, refs: set[str], message: str) -> None:
+        for ref in sorted(refs):
+            obj = self.registry.named(namespace, ref)
+            if obj is not None:
+                self.post_event(obj.body, "Warning", "TokenSecretDeleted", message)
 
     def enqueue(self, uid: str, *, drift_check: bool = False) -> None:
         """Reconcile the trunk soon with its newest body; never beside Kopf's run."""
@@ -266,9 +253,6 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=names.GROUP, key="last-handled-configuration")
         settings.posting.enabled = False  # Events come from our recorder, aggregated
-        # Only the Secrets the operator labelled (those SipTrunks reference) are listed
-        # and watched: the server filters, so other Secrets never reach this process.
-        settings.watching.label_selectors["v1", "secrets"] = f"{names.SECRET_LABEL}=true"
         # A bounded number of objects in hand at once (see --max-concurrent-objects).
         # A worker leaves its slot 1 s after its object's last event rather than
         # Kopf's 5 s, or a wave of creates would wait on slots held by finished trunks.
@@ -285,8 +269,10 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
             index.put_all(kind, await kube.list_trunks(kind.plural, config.namespaces))
         log.info("%d trunk(s) in the namespaces watched", len(index))
         memo["trunk_index"] = index
-        memo["core"] = Core(config, kube, gate, expected=index.uids,
-                            secret_users=index.users, claims=index.claims)
+        memo["core"] = core = Core(config, kube, gate, expected=index.uids, index=index)
+        # Secrets are followed by their metadata alone, whatever writes them (no label).
+        memo["secret_task"] = asyncio.create_task(SecretWatch(
+            kube.api, core.secrets, config.namespaces).run())
         memo["acting_task"] = asyncio.create_task(_export_acting(gate))
         memo["trim_task"] = asyncio.create_task(run_trim_loop())
 
@@ -310,7 +296,8 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:
         """Stop the loops; close the Bolna, Kamailio and Kubernetes sessions."""
-        tasks = [task for task in (memo.get("acting_task"), memo.get("trim_task")) if task]
+        tasks = [task for task in (memo.get("acting_task"), memo.get("trim_task"),
+                                   memo.get("secret_task")) if task]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -366,30 +353,3 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         kopf.on.delete(*resource, id="delete_trunk", registry=registry)(delete_trunk)
         kopf.on.event(*resource, id=f"{prefix}trunk_index",
                       registry=registry)(index_trunk(kind))
-
-    @kopf.on.event("v1", "secrets", id="secret_changed", registry=registry)
-    async def secret_changed(namespace: str | None, name: str, type: str, meta: kopf.Meta,
-                             body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        """A labelled Secret's data changed: enqueue the trunks using it; one being
-        deleted that no trunk uses any more loses the operator's finalizer.
-
-        Only a change of the data counts: the operator's own label and finalizer change
-        the Secret too, and must not look like a rotation.
-        """
-        core: Core = memo["core"]
-        if namespace is None:
-            return
-        if meta.get("deletionTimestamp") and names.SECRET_FINALIZER in (
-                meta.get("finalizers") or ()):
-            await core.marks.release_if_unused(namespace, name)
-            return
-        if not core.secret_data_changed(namespace, name, body.get("data") or {}, type):
-            return
-        core.kube.forget_secret(namespace, name)
-        if type not in ("ADDED", "MODIFIED"):
-            return  # None is the initial listing, which resume already covers.
-        users = memo["trunk_index"].users(namespace, name)
-        for user in users:
-            obj = core.registry.named(namespace, user)
-            if obj is not None and not obj.deleting:
-                core.enqueue(obj.uid)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,46 @@ class SecretValue:
     """``<uid>/<resourceVersion>``: changes whenever the Secret does."""
 
 
+@dataclass(frozen=True)
+class SecretMeta:
+    """What the operator knows of a Secret: its metadata, never its data."""
+
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    finalizers: tuple[str, ...] = ()
+    deleting: bool = False
+    labelled: bool = False
+    """It still carries the label earlier releases put on (taken off when held)."""
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any]) -> SecretMeta | None:
+        """From an object's ``metadata`` (a full Secret or PartialObjectMetadata)."""
+        namespace, name = meta.get("namespace"), meta.get("name")
+        uid, version = meta.get("uid"), meta.get("resourceVersion")
+        if not all(isinstance(v, str) and v for v in (namespace, name, uid, version)):
+            return None
+        return cls(str(namespace), str(name), str(uid), str(version),
+                   tuple(str(f) for f in meta.get("finalizers") or ()),
+                   bool(meta.get("deletionTimestamp")),
+                   names.SECRET_LABEL in (meta.get("labels") or {}))
+
+    @property
+    def version(self) -> str:
+        """``<uid>/<resourceVersion>``: what the trunk's status records as sent."""
+        return f"{self.uid}/{self.resource_version}"
+
+    @property
+    def held(self) -> bool:
+        """The in-use finalizer is on."""
+        return names.SECRET_FINALIZER in self.finalizers
+
+
+class PatchForbidden(Exception):  # noqa: N818 (a state of the RBAC, not a bug)
+    """The operator may not patch Secrets in this namespace."""
+
+
 class Kube:
     """Secrets, SipTrunk status and annotations, Events."""
 
@@ -73,6 +114,11 @@ class Kube:
         self._api = api
         self._secrets: dict[tuple[str, str], tuple[float, dict[str, str], str]] = {}
         """(namespace, name) -> (read at, base64 data, version), for drift checks."""
+
+    @property
+    def api(self) -> KubeApi:
+        """The transport, for the watches the operator runs itself."""
+        return self._api
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> Kube:
@@ -115,34 +161,37 @@ class Kube:
         """Whether the Secret exists (one read; its data is not kept)."""
         return await self._api.get(_core("secrets", namespace, name)) is not None
 
-    async def mark_secret(self, namespace: str, name: str, *, protect: bool) -> bool:
-        """Label a referenced Secret (the operator watches only labelled Secrets) and,
-        with ``protect``, hold its deletion with the in-use finalizer.
+    async def hold_secret(self, namespace: str, name: str) -> SecretMeta | None:
+        """Hold a token Secret with the in-use finalizer (and take off the label earlier
+        releases put on). A strategic merge patch adds to the finalizers without
+        replacing them; repeating it changes nothing, not even the resourceVersion.
 
-        A strategic merge patch adds to labels and finalizers without replacing them;
-        repeating it changes nothing (not even the resourceVersion). False: no such
-        Secret.
+        None: no such Secret. PatchForbidden: the operator may not patch Secrets there.
         """
-        metadata: dict[str, Any] = {"labels": {names.SECRET_LABEL: "true"}}
-        if protect:
-            metadata["finalizers"] = [names.SECRET_FINALIZER]
-        return await self._patch_secret(namespace, name, {"metadata": metadata})
+        return await self._patch_secret(namespace, name, {"metadata": {
+            "labels": {names.SECRET_LABEL: None},
+            "finalizers": [names.SECRET_FINALIZER]}})
 
-    async def release_secret(self, namespace: str, name: str) -> None:
-        """Take the operator's label and in-use finalizer off a Secret."""
-        await self._patch_secret(namespace, name, {"metadata": {
+    async def release_secret(self, namespace: str, name: str) -> SecretMeta | None:
+        """Take the in-use finalizer (and any label of earlier releases) off a Secret."""
+        return await self._patch_secret(namespace, name, {"metadata": {
             "labels": {names.SECRET_LABEL: None},
             "$deleteFromPrimitiveList/finalizers": [names.SECRET_FINALIZER]}})
 
-    async def _patch_secret(self, namespace: str, name: str, body: dict[str, Any]) -> bool:
+    async def _patch_secret(self, namespace: str, name: str, body: dict[str, Any]
+                            ) -> SecretMeta | None:
+        """The patch; of the answer only the metadata is kept (it holds the data too)."""
         try:
-            await self._api.request("PATCH", _core("secrets", namespace, name), params=_WRITE,
-                                    body=body, content_type=STRATEGIC_MERGE_PATCH)
+            written = await self._api.request("PATCH", _core("secrets", namespace, name),
+                                              params=_WRITE, body=body,
+                                              content_type=STRATEGIC_MERGE_PATCH)
         except ApiError as error:
+            if error.status == 403:
+                raise PatchForbidden(f"may not patch Secrets in namespace {namespace}") from None
             if error.status != 404:
                 raise
-            return False
-        return True
+            return None
+        return SecretMeta.from_metadata(written.get("metadata") or {})
 
     def forget_secret(self, namespace: str, name: str) -> None:
         """Drop the copy of a Secret that changed or went away."""

@@ -36,6 +36,10 @@ Login = Callable[[], kopf.ConnectionInfo | None]
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+"""Accept header for a watch that carries each object's metadata only (no Secret data)."""
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+"""Accept header for a list of objects' metadata only."""
 DEFAULT_TIMEOUT = 30.0
 """Seconds to connect, and between bytes of an answer (a watch's own ``timeoutSeconds``
 is added to the latter)."""
@@ -133,11 +137,16 @@ class KubeApi:
             self._http = None
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      body: Any = None, content_type: str = "application/json") -> Json:
-        """One call; its JSON answer. ApiError for an answer that is not a success."""
+                      body: Any = None, content_type: str = "application/json",
+                      accept: str | None = None) -> Json:
+        """One call; its JSON answer. ApiError for an answer that is not a success.
+
+        ``accept``: another representation (``METADATA_LIST``: objects' metadata only)."""
         query = _query(params or {})
         content = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": content_type} if content is not None else {}
+        if accept is not None:
+            headers["Accept"] = accept
         for attempt in (1, 2):
             session = self._session()
             async with session.request(method, self._server + path, params=query,
@@ -164,17 +173,25 @@ class KubeApi:
 
     async def list_all(self, path: str, *, limit: int = 500, **params: Any) -> list[Json]:
         """Every item of a list, ``limit`` at a time (no one answer holds them all)."""
+        return (await self.list_pages(path, limit=limit, **params))[0]
+
+    async def list_pages(self, path: str, *, limit: int = 500, accept: str | None = None,
+                         **params: Any) -> tuple[list[Json], str]:
+        """Every item of a list and the list's resourceVersion (to watch from)."""
         items: list[Json] = []
         token: str | None = None
         while True:
             page = await self.request("GET", path, params={**params, "limit": limit,
-                                                           "continue": token})
+                                                           "continue": token},
+                                      accept=accept)
             items += page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue")
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
             if not token:
-                return items
+                return items, str(meta.get("resourceVersion") or "")
 
     async def watch(self, path: str, *, resource_version: str, timeout_seconds: int,
+                    accept: str | None = None, bookmarks: bool = False,
                     **params: Any) -> AsyncIterator[Json]:
         """The events of a watch from ``resource_version``, until the server ends it.
 
@@ -183,10 +200,12 @@ class KubeApi:
         reader, whose line limit is far below a ConfigMap's 1 MiB.
         """
         query = _query({**params, "watch": "true", "resourceVersion": resource_version,
-                        "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "false"})
+                        "timeoutSeconds": timeout_seconds,
+                        "allowWatchBookmarks": "true" if bookmarks else "false"})
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout,
                                         sock_read=timeout_seconds + self._timeout)
-        async with self._session().get(self._server + path, params=query,
+        headers = {} if accept is None else {"Accept": accept}
+        async with self._session().get(self._server + path, params=query, headers=headers,
                                        timeout=timeout) as response:
             if not 200 <= response.status < 300:
                 answer = await response.read()

@@ -180,11 +180,12 @@ def wait_for(what: str, check: Any, timeout: float = 45) -> Any:
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-def apply_trunk(kubectl: Kubectl, namespace: str, name: str) -> None:
-    """A userpass SipTrunk and its password Secret, applied as the admin."""
+def apply_trunk(kubectl: Kubectl, namespace: str, name: str, **spec: Any) -> None:
+    """A userpass SipTrunk (with ``spec`` changes) and its password Secret, applied as
+    the admin."""
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
               "metadata": {"name": "twilio-sip"}, "stringData": {"password": PASSWORD}}
-    trunk = manifest({**USERPASS_SPEC, "name": f"{namespace} {name}"}, name=name)
+    trunk = manifest({**USERPASS_SPEC, "name": f"{namespace} {name}", **spec}, name=name)
     kubectl.run("apply", "-n", namespace, "-f", "-",
                 stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                   "items": [secret, trunk]}))
@@ -312,7 +313,7 @@ def test_service_account_may_do_its_job_and_nothing_else(kubectl: Kubectl,
         ("patch", "carriertrunks.sip.bolna.ai", "-n", "anywhere"),
         ("patch", "carriertrunks.sip.bolna.ai", "--subresource=status", "-n", "anywhere"),
         ("get", "secrets", "-n", "anywhere"), ("watch", "secrets", "-A"),
-        ("patch", "secrets", "-n", "anywhere"),
+        ("list", "secrets", "-A"),
         ("create", "events", "-n", "anywhere"),
         ("create", "events.events.k8s.io", "-n", "anywhere"),
         ("list", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -325,7 +326,13 @@ def test_service_account_may_do_its_job_and_nothing_else(kubectl: Kubectl,
     ]
     refused = [
         ("create", "secrets", "-n", ns), ("update", "secrets", "-n", "anywhere"),
-        ("delete", "secrets", "-n", ns), ("list", "pods", "-n", ns), ("list", "pods", "-A"),
+        ("delete", "secrets", "-n", ns),
+        # Issue 23: no write to any Secret's data. A patch could rewrite data, so none
+        # is granted cluster-wide: not where no trunk lives, not in kube-system.
+        ("patch", "secrets", "-n", "anywhere"), ("patch", "secrets", "-n", "kube-system"),
+        ("update", "secrets", "-n", "kube-system"), ("create", "secrets", "-n", "kube-system"),
+        ("delete", "secrets", "-n", "kube-system"), ("patch", "secrets", "-n", ns),
+        ("list", "pods", "-n", ns), ("list", "pods", "-A"),
         ("create", "pods", "-n", ns), ("create", "pods/exec", "-n", ns),
         ("delete", "siptrunks.sip.bolna.ai", "-n", "anywhere"),
         ("create", "siptrunks.sip.bolna.ai", "-n", "anywhere"),
@@ -420,6 +427,11 @@ def test_operator_works_on_the_charts_rbac_in_listed_namespaces(
         get(kubectl, "kopfpeering", release.cluster_name, "-n", namespace)
     assert can(kubectl, release, "get", "secrets", "-n", watched[0])
     assert not can(kubectl, release, "get", "secrets", "-n", release.namespace)
+    # The in-use finalizer on token Secrets: patch where trunks live, nowhere else.
+    assert can(kubectl, release, "patch", "secrets", "-n", watched[0])
+    for elsewhere in (release.namespace, "kube-system", "default"):
+        for verb in ("patch", "update", "list", "create"):
+            assert not can(kubectl, release, verb, "secrets", "-n", elsewhere), (verb, elsewhere)
     assert not can(kubectl, release, "list", "siptrunks.sip.bolna.ai", "-A")
     assert not can(kubectl, release, "list", "carriertrunks.sip.bolna.ai", "-A")
     assert can(kubectl, release, "list", "carriertrunks.sip.bolna.ai", "-n", watched[0])
@@ -434,3 +446,50 @@ def test_operator_works_on_the_charts_rbac_in_listed_namespaces(
     finally:
         operator.stop()
     assert_clean_log(operator)
+
+
+def test_token_secrets_may_be_held_only_in_the_namespaces_listed(
+        admin_helm: Helm, kubectl: Kubectl, control_plane: ControlPlane,
+        emulator: EmulatorProcess, tmp_path: Path) -> None:
+    """Issue 23 item 3, all namespaces watched: ``tokenSecretNamespaces`` grants patch on
+    Secrets (the in-use finalizer) in the namespaces it lists and nowhere else. With that
+    RBAC the operator holds a token Secret there; in a namespace not listed it cannot,
+    says so once, and the trunk is Ready all the same, and its deletion still finishes
+    with the token the operator remembers after its Secret went first."""
+    held, unheld = fresh("held"), fresh("unheld")
+    for namespace in (held, unheld):
+        kubectl.run("create", "namespace", namespace)
+    release = install(admin_helm, kubectl, "holds", fresh("sip"),
+                      {"bolna.url": emulator.url, "kamailio.enabled": False,
+                       "tokenSecretNamespaces": [held]})
+    assert can(kubectl, release, "patch", "secrets", "-n", held)
+    for elsewhere in (unheld, release.namespace, "kube-system"):
+        assert not can(kubectl, release, "patch", "secrets", "-n", elsewhere), elsewhere
+        assert not can(kubectl, release, "update", "secrets", "-n", elsewhere), elsewhere
+    assert can(kubectl, release, "list", "secrets", "-A")  # metadata is what it asks for
+
+    operator = run_operator(kubectl, control_plane, release, tmp_path)
+    try:
+        for namespace in (held, unheld):
+            kubectl.run("create", "secret", "generic", "own-token", "-n", namespace,
+                        f"--from-literal=token={TOKEN}")
+            apply_trunk(kubectl, namespace, "own", apiTokenSecretRef={
+                "name": "own-token", "key": "token"})
+        for namespace in (held, unheld):
+            trunk_when(kubectl, namespace, "own", "Ready")
+        finalizers = get(kubectl, "secret", "own-token", "-n", held)["metadata"].get(
+            "finalizers", [])
+        assert finalizers == ["sip.bolna.ai/in-use"]
+        assert not get(kubectl, "secret", "own-token", "-n", unheld)["metadata"].get(
+            "finalizers")
+        wait_for("the operator saying it may not hold the token Secret", lambda:
+                 f"may not patch Secrets in namespace {unheld}" in operator.log())
+        # The Secret first, then the trunk (kubectl delete -f order): the trunk's
+        # deletion uses the token the operator last used for it.
+        trunk_id = get(kubectl, "siptrunk", "own", "-n", unheld)["status"]["trunkId"]
+        kubectl.run("delete", "secret", "own-token", "-n", unheld)
+        kubectl.run("delete", "siptrunk", "own", "-n", unheld, "--timeout=60s")
+        assert trunk_id not in json.dumps(emulator.state())
+    finally:
+        operator.stop()
+    assert operator.log().count(f"may not patch Secrets in namespace {unheld}") == 1

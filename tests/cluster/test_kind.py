@@ -264,8 +264,10 @@ def test_acting_operator_deleted_the_other_takes_over(cluster: Cluster) -> None:
 
 def test_a_namespace_deletion_takes_its_trunks_out_of_bolna(cluster: Cluster) -> None:
     """The real namespace controller deletes a namespace's Secrets and SipTrunks at
-    once: the token Secret waits (the operator's in-use finalizer) until the trunk is
-    deleted in Bolna, then everything goes and the namespace with it."""
+    once. The chart watches all namespaces and holds token Secrets only in those
+    ``tokenSecretNamespaces`` lists (none here), so the token Secret may go first: the
+    trunk's deletion uses the token the operator last used for it, the Bolna trunk is
+    deleted, then everything goes and the namespace with it."""
     namespace = "teardown"
     cluster.kubectl.run("create", "namespace", namespace)
     trunk = json.loads(json.dumps(EXAMPLE_MANIFEST))

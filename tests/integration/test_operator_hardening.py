@@ -17,6 +17,7 @@ from kubernetes import client
 from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.operator_process import OperatorProcess
 from bolna_emulator.process import EmulatorProcess
+from bolna_emulator.store import password_digest
 from tests.corpus import USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import (
@@ -95,7 +96,7 @@ def test_kubectl_delete_f_of_a_trunk_and_its_secrets_finishes(
     trunk_id = _bolna_id(trunks, namespace, "file")
     token = _meta(core, namespace, "bolna-token")
     assert "sip.bolna.ai/in-use" in (token.finalizers or [])
-    assert (token.labels or {}).get("sip.bolna.ai/referenced") == "true"
+    assert "sip.bolna.ai/referenced" not in (token.labels or {}), "no label is needed"
     kubectl.run("delete", "-f", str(path), "--wait=false")
     wait_for("the trunk, then its token Secret, gone", lambda: not exists(
         trunks, namespace, "file") and not core.list_namespaced_secret(
@@ -201,29 +202,113 @@ def test_a_revoked_token_is_stalled_unauthorized_without_a_traceback(
     wait_condition(trunks, namespace, "revoked", "Ready", "True", timeout=60)
 
 
-def test_only_referenced_secrets_are_labelled_and_watched(
-        operator: OperatorProcess, trunks: Trunks, core: client.CoreV1Api,
-        api_client: client.ApiClient) -> None:
+def _write_secret(kubectl: Kubectl, tmp_path: Path, namespace: str, name: str, how: str,
+                  **data: str) -> None:
+    """Rewrite a Secret whole, as a user does without the operator's metadata:
+    ``kubectl replace -f`` (a PUT: labels and finalizers it does not name are gone), or
+    ``kubectl delete`` then ``kubectl create -f`` (a new object, a new UID)."""
+    path = tmp_path / f"{name}-{how}.yaml"
+    path.write_text(yaml.safe_dump(_secret(name, namespace, **data)))
+    if how == "replace":
+        kubectl.run("replace", "-f", str(path))
+    else:
+        kubectl.run("delete", "secret", name, "-n", namespace, "--timeout=60s")
+        kubectl.run("create", "-f", str(path))
+
+
+def _version(core: client.CoreV1Api, namespace: str, name: str) -> str:
+    meta = _meta(core, namespace, name)
+    return f"{meta.uid}/{meta.resource_version}"
+
+
+def _after_next_list(emulator: EmulatorProcess) -> None:
+    """Wait for the operator's next list of an account's trunks (its drift loop lists
+    every 5 s here): the signal that whatever the operator was going to send has gone."""
+    mark = len(emulator.requests())
+    wait_for("a later list of the account's trunks", lambda: any(
+        r["method"] == "GET" and r["route"].endswith("/trunks")
+        for r in emulator.requests(since=mark)), timeout=30)
+
+
+@pytest.mark.parametrize("how", ["replace", "recreate"])
+def test_a_password_rewritten_whole_reaches_bolna_once(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient, kubectl: Kubectl,
+        tmp_path: Path, how: str) -> None:
+    """Issue 23 item 2: a Secret written without the operator's label used to drop out
+    of the watch for good, and the rotated password never reached Bolna. The operator
+    now follows every Secret's metadata, labels nothing, and sends a rotation once,
+    whichever way it was written."""
     namespace = create_namespace(api_client, "hard-shared")
+    trunk = f"rewritten-{how}"  # one Bolna account: trunk names are unique in it
+    core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="twilio-sip"),
+        string_data={"password": "hardening-password"}))
+    core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="unrelated"), string_data={"other": "value"}))
+    trunks.create(namespace, _trunk(trunk, namespace))
+    trunk_id = _bolna_id(trunks, namespace, trunk)
     for name in ("twilio-sip", "unrelated"):
-        core.create_namespaced_secret(namespace, client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name),
-            string_data={"password": "hardening-password"}))
-    trunks.create(namespace, _trunk("labelled", namespace))
-    _bolna_id(trunks, namespace, "labelled")
-    used = _meta(core, namespace, "twilio-sip")
-    other = _meta(core, namespace, "unrelated")
-    assert (used.labels or {}).get("sip.bolna.ai/referenced") == "true"
-    assert not used.finalizers, "a password Secret is not needed for deletion"
-    assert "sip.bolna.ai/referenced" not in (other.labels or {})
-    # A rotated password reaches Bolna through the labelled watch, at once.
-    core.patch_namespaced_secret("twilio-sip", namespace,
-                                 {"stringData": {"password": "rotated-password"}})
-    wait_for("the new password sent", lambda: json.dumps(trunks.get(
-        namespace, "labelled")["status"]).count("passwordSecretVersion") and trunks.get(
-        namespace, "labelled")["status"]["passwordSecretVersion"].endswith(
-        str(_meta(core, namespace, "twilio-sip").resource_version)),
-        timeout=15)
+        meta = _meta(core, namespace, name)
+        assert not meta.labels and not meta.finalizers, "a password Secret is left as it is"
+
+    for round_ in (1, 2):  # twice: the Secret is still followed after the first rewrite
+        password = f"{how}-password-{round_}"
+        since = len(emulator.requests())
+        _write_secret(kubectl, tmp_path, namespace, "twilio-sip", how, password=password)
+        version = _version(core, namespace, "twilio-sip")
+
+        def sent(version: str = version) -> bool:
+            return bool(trunks.get(namespace, trunk)["status"].get(
+                "passwordSecretVersion") == version)
+
+        wait_for(f"the password of rewrite {round_} sent", sent, timeout=20)
+        _after_next_list(emulator)
+        patches = [r for r in emulator.requests(since=since)
+                   if r["method"] == "PATCH" and trunk_id in r["path"]]
+        assert len(patches) == 1, patches
+        assert str(password_digest(password)) in json.dumps(emulator.state())
+        ready = wait_condition(trunks, namespace, trunk, "Ready", "True", timeout=30)
+        assert ready["status"]["trunkId"] == trunk_id
+
+
+@pytest.mark.parametrize("how", ["replace", "recreate"])
+def test_a_token_secret_rewritten_whole_is_followed_and_held_again(
+        operator: OperatorProcess, emulator: EmulatorProcess, trunks: Trunks,
+        core: client.CoreV1Api, api_client: client.ApiClient, kubectl: Kubectl,
+        tmp_path: Path, how: str) -> None:
+    """Issue 23 item 2, a token Secret: a rewrite that drops the in-use finalizer gets it
+    back; the new token is used at once, exactly once (one refused call for a token
+    Bolna refuses), and the trunk is Ready again as soon as the good token is back."""
+    namespace = create_namespace(api_client, "hard")
+    trunk = f"own-{how}"
+    kubectl.run("apply", "-f", str(_own_token_file(tmp_path, namespace, trunk)))
+    trunk_id = _bolna_id(trunks, namespace, trunk)
+
+    def held() -> bool:
+        return "sip.bolna.ai/in-use" in (_meta(core, namespace, "bolna-token").finalizers or [])
+
+    wait_for("the token Secret held", held)
+    since = len(emulator.requests())
+    _write_secret(kubectl, tmp_path, namespace, "bolna-token", how, token="not-a-bolna-token")
+    # (Deleted first, the Secret is missing for a moment: SecretNotFound, then this.)
+    wait_for("the trunk refused with the new token", lambda: condition(
+        trunks.get(namespace, trunk), "Stalled").get("reason") == "Unauthorized", timeout=20)
+    refused = [r for r in emulator.requests(since=since) if r["status"] == 403]
+    assert len(refused) == 1, refused
+    wait_for("the in-use finalizer back", held)
+    assert "sip.bolna.ai/referenced" not in (_meta(core, namespace, "bolna-token").labels or {})
+
+    _write_secret(kubectl, tmp_path, namespace, "bolna-token", how, token=OTHER_TOKEN)
+    ready = wait_condition(trunks, namespace, trunk, "Ready", "True", timeout=20)
+    assert ready["status"]["trunkId"] == trunk_id
+    wait_for("the in-use finalizer back", held)
+    assert bolna_trunk(emulator, trunk_id, token=OTHER_TOKEN) is not None
+    if how == "recreate":
+        # The operator let the deleted Secret go (no deletion of its trunk needed it),
+        # and said so on the trunk.
+        assert any(e.reason == "TokenSecretDeleted" and e.type == "Warning"
+                   for e in core.list_namespaced_event(namespace).items)
 
 
 def test_a_restart_reads_one_list_per_account_and_an_outage_is_not_hammered(

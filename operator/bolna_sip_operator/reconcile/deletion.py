@@ -27,7 +27,7 @@ from .claims import Claims, other_owner
 from .objects import EventSink, TrunkObject, secret_names
 from .observations import DeletionReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
-from .secrets import SecretMarks
+from .secrets import SecretFollower
 from .status_owner import StatusOwner
 from .trunk import TrunkKube
 
@@ -40,7 +40,7 @@ class TrunkDeleter:
     """Runs ``finalize`` for the operator's finalizer; one instance per kind."""
 
     def __init__(self, kube: TrunkKube, accounts: Accounts, owner: StatusOwner,
-                 events: EventSink, *, marks: SecretMarks | None = None,
+                 events: EventSink, *, secrets: SecretFollower | None = None,
                  claims: Claims | None = None, backend: Backend | None = None) -> None:
         if backend is None:
             from .sip_trunks_backend import SipTrunksBackend
@@ -50,7 +50,7 @@ class TrunkDeleter:
         self.accounts = accounts
         self.owner = owner
         self.events = events
-        self.marks = marks
+        self.secrets = secrets
         self.claims = claims
 
     async def finalize(self, obj: TrunkObject) -> None:
@@ -118,7 +118,7 @@ class TrunkDeleter:
             self.events(obj.body, "Normal", reason, message)
         self.accounts.forget(obj.uid)
         self.owner.forget(obj.uid)
-        if self.marks is None:
+        if self.secrets is None:
             return
         for secret in secret_names(obj.spec):
-            await self.marks.release_if_unused(obj.namespace, secret, leaving=obj.ref)
+            await self.secrets.release_if_unused(obj.namespace, secret, leaving=obj.ref)

@@ -76,5 +76,17 @@ def secret_names(spec: Mapping[str, Any]) -> list[str]:
             if isinstance(ref, Mapping) and isinstance(ref.get("name"), str)]
 
 
+def token_secret_names(spec: Mapping[str, Any]) -> list[str]:
+    """The Secret holding the trunk's API token, if the spec names one (read leniently)."""
+    ref = spec.get("apiTokenSecretRef")
+    return [ref["name"]] if isinstance(ref, Mapping) and isinstance(ref.get("name"), str) else []
+
+
+def password_secret_name(spec: Mapping[str, Any]) -> str | None:
+    """The Secret holding the trunk's SIP password, if the spec names one (leniently)."""
+    ref = spec.get("authPasswordSecretRef")
+    return ref["name"] if isinstance(ref, Mapping) and isinstance(ref.get("name"), str) else None
+
+
 EventSink = Callable[[dict[str, Any], str, str, str], None]
 """(involved object as ``TrunkObject.body``, Normal|Warning, reason, message)."""

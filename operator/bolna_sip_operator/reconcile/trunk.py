@@ -52,7 +52,7 @@ from .conditions import now_rfc3339
 from .objects import EventSink, TrunkObject
 from .observations import BolnaReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
-from .secrets import SecretMarks
+from .secrets import SecretFollower
 from .status_owner import StatusOwner
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class TrunkReconciler:
 
     def __init__(self, kube: TrunkKube, accounts: Accounts, owner: StatusOwner,
                  events: EventSink, clock: Callable[[], float] = time.monotonic, *,
-                 marks: SecretMarks | None = None, claims: Claims | None = None,
+                 secrets: SecretFollower | None = None, claims: Claims | None = None,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  backend: Backend | None = None) -> None:
         if backend is None:
@@ -137,7 +137,7 @@ class TrunkReconciler:
         """Seconds an account-wide fact (Bolna's connection details) is used before it
         is read again; the operator sets its drift interval."""
         self.kube = kube
-        self.marks = marks
+        self.secrets = secrets
         """Labels the Secrets trunks use (and holds token Secrets); None: no marking."""
         self.claims = claims
         """Who else names a Bolna trunk ID; None: no check (a single-tenant test)."""
@@ -192,6 +192,9 @@ class TrunkReconciler:
                 obj.generation, trunk_id, resolved.trunks, digest, listed,
                 self._clock() + full_check_after(obj.uid, interval))
         except CLASSIFIED as error:
+            # What this process last synced no longer stands: a run with the same inputs
+            # (a token rotated away and back) must look again.
+            self._synced_at.pop(obj.uid, None)
             outcome = classify(error, doing=doing, token_retry=self.accounts.retries.note())
             RECONCILES.labels("stalled" if outcome.permanent else "retry",
                               outcome.reason).inc()
@@ -263,16 +266,18 @@ class TrunkReconciler:
     async def _resolve(self, obj: TrunkObject, *, secret_age: float = 0.0) -> Resolved:
         backend = self.backend
         spec = backend.validate(obj)
-        # Marked before they are read: the mark changes a Secret's resourceVersion, and
-        # the version read is what tells a rotated password from the one Bolna has.
+        # Held before it is read: the finalizer changes the Secret's resourceVersion, and
+        # the version read is what tells a rotated password from the one Bolna has (one
+        # Secret may hold both the token and the password).
         token_ref = backend.token_ref(spec)
-        if token_ref is not None:
-            await self._mark(obj, token_ref.name, protect=True)
+        if self.secrets is not None:
+            self.secrets.trunk_seen(obj.namespace, obj.ref)
+            if token_ref is not None:
+                await self.secrets.hold(obj.namespace, token_ref.name)
         token = await self._token(obj, token_ref, secret_age)
         password = None
         ref = backend.password_ref(spec)
         if ref is not None:
-            await self._mark(obj, ref.name)
             password = await self.kube.secret_key(obj.namespace, ref.name, ref.key,
                                                   max_age=secret_age)
         return Resolved(spec, backend.desired(spec, obj.name),
@@ -287,11 +292,6 @@ class TrunkReconciler:
             token = self.accounts.default_for(obj.namespace)
         self.accounts.used(obj.uid, token)
         return token
-
-    async def _mark(self, obj: TrunkObject, secret: str, *, protect: bool = False) -> None:
-        if self.marks is not None:
-            self.marks.trunk_seen(obj.namespace, obj.ref)
-            await self.marks.mark(obj.namespace, secret, protect=protect)
 
     async def _sync(self, obj: TrunkObject, r: Resolved, before: BolnaReport | None, *,
                     list_age: float | None) -> tuple[str, bytes, bool]:

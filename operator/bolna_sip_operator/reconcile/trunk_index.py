@@ -21,7 +21,7 @@ from typing import Any
 from ..model import names
 from ..model.kinds import Kind
 from .claims import Claim, Claims
-from .objects import secret_names
+from .objects import secret_names, token_secret_names
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class _Entry:
 
     kind: Kind
     secrets: tuple[tuple[str, str], ...]
+    tokens: tuple[tuple[str, str], ...]
+    """The Secrets among ``secrets`` that hold the account's API token."""
     ref: str
     claims: tuple[tuple[str, Claim], ...]
 
@@ -54,6 +56,7 @@ class TrunkIndex:
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._users: dict[tuple[str, str], set[str]] = {}
+        self._token_users: dict[tuple[str, str], set[str]] = {}
         self._claims: dict[tuple[Kind, str], dict[str, Claim]] = {}
 
     def __len__(self) -> int:
@@ -71,11 +74,15 @@ class TrunkIndex:
             kind=kind,
             secrets=tuple((namespace, secret) for secret in
                           secret_names(body.get("spec") or {})),
+            tokens=tuple((namespace, secret) for secret in
+                         token_secret_names(body.get("spec") or {})),
             ref=kind.ref(str(meta.get("name"))),
             claims=_claims_of(body))
         self._entries[uid] = entry
         for key in entry.secrets:
             self._users.setdefault(key, set()).add(entry.ref)
+        for key in entry.tokens:
+            self._token_users.setdefault(key, set()).add(entry.ref)
         for trunk_id, claim in entry.claims:
             self._claims.setdefault((kind, trunk_id), {})[uid] = claim
 
@@ -89,13 +96,14 @@ class TrunkIndex:
         entry = self._entries.pop(uid, None)
         if entry is None:
             return
-        for key in entry.secrets:
-            users = self._users.get(key)
-            if users is not None:
-                # Another object of the same name and kind cannot exist at once.
-                users.discard(entry.ref)
-                if not users:
-                    del self._users[key]
+        for table, keys in ((self._users, entry.secrets), (self._token_users, entry.tokens)):
+            for key in keys:
+                users = table.get(key)
+                if users is not None:
+                    # Another object of the same name and kind cannot exist at once.
+                    users.discard(entry.ref)
+                    if not users:
+                        del table[key]
         for trunk_id, _ in entry.claims:
             claimants = self._claims.get((entry.kind, trunk_id))
             if claimants is not None:
@@ -110,6 +118,10 @@ class TrunkIndex:
     def users(self, namespace: str, secret: str) -> set[str]:
         """The trunks (``Kind.ref``) that reference the Secret."""
         return set(self._users.get((namespace, secret), ()))
+
+    def token_users(self, namespace: str, secret: str) -> set[str]:
+        """The trunks (``Kind.ref``) whose API token the Secret holds."""
+        return set(self._token_users.get((namespace, secret), ()))
 
     def claims(self, kind: Kind) -> Claims:
         """Trunk ID -> the objects of ``kind`` naming it (each API has its own IDs)."""
