@@ -386,8 +386,7 @@ def _run(args: argparse.Namespace) -> int:
     if token is None:
         print("warning: no default Bolna token (BOLNA_API_TOKEN or --token-file): only "
               "SipTrunks with spec.apiTokenSecretRef can be reconciled", file=sys.stderr)
-    run(settings, liveness_endpoint=process.liveness_endpoint, metrics=process.metrics)
-    return 0
+    return run(settings, liveness_endpoint=process.liveness_endpoint, metrics=process.metrics)
 
 
 def _crd_kind(text: str) -> str:

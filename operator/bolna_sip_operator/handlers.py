@@ -21,6 +21,7 @@ import aiohttp
 import kopf
 import pydantic
 
+from . import installed_kinds
 from .bolna import BolnaClient, LimiterRegistry, RateLimiter
 from .config import OperatorSettings
 from .edge import Edge
@@ -48,7 +49,7 @@ from .reconcile.refusals import TokenRetries, run_token_retries
 from .reconcile.secrets import SecretFollower
 from .reconcile.sip_trunks_backend import SipTrunksBackend
 from .reconcile.status_owner import StatusOwner
-from .reconcile.trunk import TrunkReconciler
+from .reconcile.trunk import Quiet, TrunkReconciler
 from .reconcile.trunk_index import TrunkIndex
 from .secret_watch import SecretWatch
 
@@ -136,7 +137,10 @@ class Core:
 
     async def _drift_check(self, uid: str) -> None:
         """A trunk quiet since its last full check is confirmed here, in the loop (a
-        comparison that writes nothing); any other goes through the queue."""
+        comparison that writes nothing, and never waits for Bolna); one whose account's
+        list is stale, or that differs, goes through the queue (the queued run waits
+        for the one list); one whose account's list is failing is left for a later
+        round, its status as it is."""
         if self.gate is not None and not await self.gate.acting():
             return  # a standby replica leaves Bolna to the acting one
         obj = self.registry.get(uid)
@@ -147,8 +151,9 @@ class Core:
             # A rotation the watch has not brought (it always should): send it now.
             self.enqueue(uid)
             return
-        if await self.reconcilers[obj.kind].confirm_quiet(
-                obj, max_age=self.config.drift_interval * 0.9):
+        verdict = self.reconcilers[obj.kind].quiet_now(
+            obj, max_age=self.config.drift_interval * 0.9)
+        if verdict is Quiet.CONFIRMED or verdict is Quiet.FAILING:
             return
         self.enqueue(uid, drift_check=True)
 
@@ -263,10 +268,19 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
         gate = (PeeringGate(kube, config.peering, memo["identity"], memo["priority"],
                             namespaces=config.namespaces)
                 if config.peering else None)
+        # The kinds whose CRD is installed; one absent is said once and served once
+        # its CRD comes (Kopf follows CRDs); with none at all, nothing to serve.
+        try:
+            kinds = await installed_kinds.installed(kube.served_plurals)
+        except installed_kinds.NoTrunkCrd as error:
+            memo["fatal"] = str(error)
+            raise kopf.PermanentError(str(error)) from None
         # Every trunk, before Kopf hands over the first one: one list per kind.
         index = TrunkIndex()
-        for kind in (SIP_TRUNK, CARRIER_TRUNK):
+        for kind in kinds:
             index.put_all(kind, await kube.list_trunks(kind.plural, config.namespaces))
+        memo["crd_task"] = asyncio.create_task(installed_kinds.follow_absent(
+            kube.served_plurals, [k for k in installed_kinds.KINDS if k not in kinds]))
         log.info("%d trunk(s) in the namespaces watched", len(index))
         memo["trunk_index"] = index
         memo["core"] = core = Core(config, kube, gate, expected=index.uids, index=index)
@@ -297,7 +311,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     async def stop(memo: kopf.Memo, **_: Any) -> None:
         """Stop the loops; close the Bolna, Kamailio and Kubernetes sessions."""
         tasks = [task for task in (memo.get("acting_task"), memo.get("trim_task"),
-                                   memo.get("secret_task")) if task]
+                                   memo.get("secret_task"), memo.get("crd_task")) if task]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

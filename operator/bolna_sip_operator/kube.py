@@ -197,6 +197,13 @@ class Kube:
         """Drop the copy of a Secret that changed or went away."""
         self._secrets.pop((namespace, name), None)
 
+    async def served_plurals(self) -> set[str]:
+        """The resources the operator's API group serves now (discovery); an empty set
+        when the group is unknown (no CRD of it installed)."""
+        found = await self._api.get(f"/apis/{names.GROUP}/{names.VERSION}")
+        return {str(r.get("name")) for r in (found or {}).get("resources") or ()
+                if "/" not in str(r.get("name"))}
+
     async def get_trunk(self, namespace: str, name: str, *, plural: str = names.PLURAL
                         ) -> dict[str, Any] | None:
         """A trunk object as stored, or None if it is gone."""

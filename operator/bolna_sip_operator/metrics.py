@@ -44,6 +44,9 @@ VERIFICATION_FAILURES = Counter(
 GATEWAY_HEALTHY = Gauge("bolna_sip_gateway_healthy",
                         "1 when the gateway answers OPTIONS, else 0",
                         ["kind", "namespace", "name", "gateway"])
+KIND_SERVED = Gauge("bolna_sip_operator_kind_served",
+                    "1 when the kind's CRD is installed and the operator serves it, 0 when "
+                    "its CRD is absent (the log says how to install it)", ["kind"])
 ACTING = Gauge("bolna_sip_operator_acting",
                "1 while this replica acts (Kopf peering), 0 while it stands by")
 

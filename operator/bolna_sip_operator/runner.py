@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import kopf
 
@@ -31,8 +32,9 @@ def configure_logging(debug: bool) -> None:
 
 
 def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
-        metrics: tuple[str, int] | None = None) -> None:
-    """Run until SIGTERM or SIGINT. Blocks."""
+        metrics: tuple[str, int] | None = None) -> int:
+    """Run until SIGTERM or SIGINT. Blocks. The exit code: 1 when the start found
+    nothing it could ever serve (no trunk CRD), its reason on standard error."""
     if metrics is not None:
         from .metrics import serve
 
@@ -52,14 +54,22 @@ def run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
             "peering %r as %s with priority %d: the highest-priority live replica acts",
             settings.peering, identity, priority)
     freeze_what_lives_forever()
-    kopf.run(
-        standalone=not settings.peering,
-        peering_name=settings.peering or None,
-        priority=priority,
-        identity=identity,  # type: ignore[arg-type]
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        memo=kopf.Memo(config=settings, identity=identity, priority=priority),
-        registry=registry,
-        liveness_endpoint=liveness_endpoint,
-    )
+    memo = kopf.Memo(config=settings, identity=identity, priority=priority)
+    try:
+        kopf.run(
+            standalone=not settings.peering,
+            peering_name=settings.peering or None,
+            priority=priority,
+            identity=identity,  # type: ignore[arg-type]
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            memo=memo,
+            registry=registry,
+            liveness_endpoint=liveness_endpoint,
+        )
+    except Exception:
+        if "fatal" not in memo:
+            raise
+        print(f"error: {memo['fatal']}", file=sys.stderr)
+        return 1
+    return 0

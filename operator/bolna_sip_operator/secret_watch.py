@@ -23,6 +23,7 @@ import aiohttp
 
 from .kube import SecretMeta
 from .kube_api import METADATA_LIST, METADATA_ONLY, ApiError, KubeApi
+from .kube_outage import describe, is_unreachable
 from .reconcile.secrets import SecretFollower
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,11 @@ class SecretWatch:
                     version = await self._watch(namespace, counts, version)
             except ApiError as error:
                 if error.status != 410:
-                    self._lost(f"{error.status} {error.reason}")
+                    self._lost(error)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
             except (TimeoutError, OSError, aiohttp.ClientError) as error:
-                self._lost(type(error).__name__)
+                self._lost(error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
@@ -126,12 +127,14 @@ class SecretWatch:
                 await self.follower.seen(meta)
         return version
 
-    def _lost(self, why: str) -> None:
-        """One line when the watch is lost, not one per attempt."""
+    def _lost(self, error: BaseException) -> None:
+        """One line when the watch is lost, not one per attempt; none of its own for an
+        unreachable API, which ``kube_outage`` says once for every caller."""
         if not self._away:
             self._away = True
-            log.warning("cannot follow Secrets: the Kubernetes API is unreachable (%s); "
-                        "retrying, and comparing every Secret once it is back", why)
+            log.log(logging.DEBUG if is_unreachable(error) else logging.WARNING,
+                    "cannot follow Secrets (%s); retrying, and comparing every Secret "
+                    "once the watch is back", describe(error))
 
     def _back(self) -> None:
         if self._away:

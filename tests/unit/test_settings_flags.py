@@ -213,8 +213,9 @@ def test_run_hands_the_settings_to_the_operator(
     started: dict[str, Any] = {}
 
     def fake_run(settings: OperatorSettings, *, liveness_endpoint: str | None = None,
-                 metrics: tuple[str, int] | None = None) -> None:
+                 metrics: tuple[str, int] | None = None) -> int:
         started.update(settings=settings, liveness=liveness_endpoint, metrics=metrics)
+        return 0
 
     clean_env.setattr("bolna_sip_operator.runner.run", fake_run)
     token_file = tmp_path / "token"
@@ -242,7 +243,7 @@ def test_run_hands_the_settings_to_the_operator(
 
 def test_an_unknown_variable_is_warned_about(
         clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    clean_env.setattr("bolna_sip_operator.runner.run", lambda *a, **k: None)
+    clean_env.setattr("bolna_sip_operator.runner.run", lambda *a, **k: 0)
     clean_env.setenv("BOLNA_SIP_DRIFT_INTERVALL", "60")
     assert cli.main(["run", "--health-port", "0"]) == 0
     err = capsys.readouterr().err
