@@ -20,6 +20,7 @@ from ..kube import SecretValue
 from ..model.kinds import Kind
 from ..model.spec import SecretKeyRef
 from .objects import TrunkObject
+from .snapshots import Unlisted
 from .status_owner import TrunkFacts
 
 if TYPE_CHECKING:
@@ -65,11 +66,14 @@ class External(Protocol):
 
     async def record(self, trunk_id: str, *, max_age: float) -> bytes | None: ...
 
+    def record_now(self, trunk_id: str, *, max_age: float) -> bytes | Unlisted | None: ...
+
     def parse(self, record: bytes) -> Any: ...
 
     def canonical(self, trunk: Any) -> bytes: ...
 
-    async def find_by_name(self, name: str) -> Any: ...
+    async def find_by_name(self, name: str, *, asked_after: float | None = None
+                           ) -> Any: ...
 
     async def create(self, desired: Any, password: SecretValue | None) -> Any: ...
 
@@ -134,3 +138,8 @@ class Backend(Protocol):
                                     max_age: float) -> bool:
         """Whether what status shows of the account, beyond the trunk's own record, is
         as ``facts`` recorded it (a drift check that finds the record unchanged asks)."""
+
+    def account_facts_now(self, external: External, facts: TrunkFacts, *,
+                          max_age: float) -> bool | None:
+        """``account_facts_current`` from what is held, never asking Bolna (the drift
+        loop): None when what is held is older than ``max_age``."""

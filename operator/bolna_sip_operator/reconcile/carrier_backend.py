@@ -115,6 +115,15 @@ class CarrierTrunksBackend:
             return True
         return await _allowlist(external, max_age, facts.allowlist) == facts.allowlist
 
+    def account_facts_now(self, external: External, facts: TrunkFacts, *,
+                          max_age: float) -> bool | None:
+        """The allowlist as held (None when it is older than ``max_age``: the queued
+        check reads it again)."""
+        if not isinstance(external, CarrierTrunks):
+            return True
+        details = external.connection_details_now(max_age)
+        return None if details is None else allowlist_status(details) == facts.allowlist
+
 
 def health_fact(observed: TrunkRecord, before: BolnaHealthFact | None) -> BolnaHealthFact:
     """Bolna's health as the status shows it; ``observedAt`` moves only on a change."""

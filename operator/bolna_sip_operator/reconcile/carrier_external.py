@@ -41,7 +41,7 @@ from .carrier_plan import (
     RemoveNumber,
 )
 from .outcomes import number_taken
-from .snapshots import ListSnapshots
+from .snapshots import ListSnapshots, Unlisted
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,11 @@ class CarrierTrunks:
         check compares it, unparsed)."""
         return await self.snapshots.record(self.account, self.api, trunk_id, max_age)
 
+    def record_now(self, trunk_id: str, *, max_age: float) -> bytes | Unlisted | None:
+        """``record`` from the list as it is, never waiting for Bolna (the drift loop):
+        ``Unlisted`` when that list is stale or failing."""
+        return self.snapshots.record_now(self.account, trunk_id, max_age)
+
     def parse(self, record: bytes) -> TrunkRecord:
         """A record ``record`` returned, parsed."""
         return self.snapshots.parse(record)
@@ -111,9 +116,13 @@ class CarrierTrunks:
         """The trunk's JSON as this operator writes it: equal trunks, equal bytes."""
         return self.snapshots.canonical(trunk)
 
-    async def find_by_name(self, name: str) -> TrunkRecord | None:
-        """The trunk with that name, after a create whose answer was lost."""
-        return await self.api.find_trunk(name)
+    async def find_by_name(self, name: str, *, asked_after: float | None = None
+                           ) -> TrunkRecord | None:
+        """The trunk with that name, after a create whose answer was lost, in a list
+        asked for after ``asked_after`` (default: now) that every such look of the
+        account shares."""
+        return await self.snapshots.find_by_name(self.account, self.api, name,
+                                                 asked_after=asked_after)
 
     async def create(self, desired: DesiredCarrierTrunk, password: SecretValue | None
                      ) -> TrunkRecord:
@@ -197,6 +206,10 @@ class CarrierTrunks:
         """Delete the trunk (Bolna cascades); a trunk already gone counts as deleted."""
         await self.api.delete_trunk(trunk_id)
         self.snapshots.forget(self.account, trunk_id)
+
+    def connection_details_now(self, max_age: float) -> ConnectionDetails | None:
+        """The details if read within ``max_age`` seconds, without asking Bolna."""
+        return self.connections.get(self.account, max_age)
 
     async def connection_details(self, max_age: float) -> ConnectionDetails:
         """Bolna's SIP edge for this account, read at most once per ``max_age``."""

@@ -5,9 +5,12 @@ made in Bolna behind the operator's back. The comparisons are spread over the in
 (not fired at once), and the observations come from one list per account per interval
 (``snapshots.ListSnapshots``, one per Bolna API), so an account with a thousand trunks
 costs one list call per interval, not a thousand reads. Trunks stalled on their
-generation are skipped by the reconciler; a trunk whose check fails temporarily is
-simply checked again on the next round, so an outage of Bolna costs one failed list per
-account per round.
+generation are skipped by the reconciler. ``check`` must not wait for Bolna (the
+operator's compares with the list it holds, and sends a trunk whose list is stale
+through the trunk's queue): one slow answer would otherwise hold every trunk after it.
+A trunk in sync whose check cannot be made (the account's list failing) keeps its
+status and is checked again on a later round; the list is asked again as the failure
+memory allows (``snapshots.failure_memory``), not once per trunk.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ..kube import SecretValue
 from .desired import DesiredTrunk
 from .outcomes import number_taken
 from .plan import TrunkPlan
-from .snapshots import AccountSnapshots
+from .snapshots import AccountSnapshots, Unlisted
 
 
 @dataclass
@@ -54,6 +54,13 @@ class ExternalTrunks:
             return None
         return await self.snapshots.record(self.account, self.bolna, trunk_id, max_age)
 
+    def record_now(self, trunk_id: str, *, max_age: float) -> bytes | Unlisted | None:
+        """``record`` from the list as it is, never waiting for Bolna (the drift loop):
+        ``Unlisted`` when that list is stale or failing."""
+        if self.snapshots.holds_numbers(self.account, trunk_id):
+            return None
+        return self.snapshots.record_now(self.account, trunk_id, max_age)
+
     async def with_numbers(self, trunk: Trunk) -> Trunk:
         """The trunk with its numbers known.
 
@@ -75,9 +82,14 @@ class ExternalTrunks:
         """The trunk's JSON as this operator writes it: equal trunks, equal bytes."""
         return self.snapshots.canonical(trunk)
 
-    async def find_by_name(self, name: str) -> Trunk | None:
-        """The trunk with that name (unique per account), after a create's lost answer."""
-        return await self.bolna.find_trunk(name)
+    async def find_by_name(self, name: str, *, asked_after: float | None = None
+                           ) -> Trunk | None:
+        """The trunk with that name (unique per account), after a create's lost answer,
+        in a list asked for after ``asked_after`` (default: now) that every such look
+        of the account shares (``snapshots.ListSnapshots.find_by_name``)."""
+        trunk = await self.snapshots.find_by_name(self.account, self.bolna, name,
+                                                  asked_after=asked_after)
+        return None if trunk is None else await self.with_numbers(trunk)
 
     async def create(self, desired: DesiredTrunk, password: SecretValue | None) -> Trunk:
         """Create the trunk with its numbers, in one call."""

@@ -9,11 +9,25 @@ looks of one account wait for the same list call.
 The list is kept as each trunk's JSON (``bolna.records``), parsed only when one trunk is
 looked at: a quiet drift check compares the JSON with what the last full check saw, so
 most trunks of a round are never parsed, and 10,000 trunks hold about 13 MB, not 130.
+
+A failed list is remembered for the account (``failure_memory``): the looks that come
+meanwhile share its error instead of each asking Bolna again. The memory fits the fault:
+a 429's ``Retry-After`` exactly (the account is busy, Bolna is not down), else a couple
+of seconds doubling with each failure of the list in a row, up to at most the drift
+interval, and forgotten after one list that succeeds. The drift loop itself never waits
+for a list: ``record_now`` answers from the snapshot as it is, or says that it is stale
+(the trunk's check then goes through its queue, which waits for the one list) or that
+the list is failing (the check is left for later). A list also answers the look for a
+trunk whose create lost its answer (``find_by_name``): every trunk of the account that
+looks after the same moment shares one list.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +36,12 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import TypeAdapter
 
 from ..bolna.client import parse_record
+from ..bolna.errors import RateLimited, TemporaryError
 from ..bolna.records import ListedTrunk
 from ..bolna.wire import PhoneNumber, Trunk
 from .desired import phone_key
+
+log = logging.getLogger(__name__)
 
 
 class _Identified(Protocol):
@@ -40,15 +57,46 @@ class _Lister(Protocol):
                                  ) -> list[ListedTrunk]: ...
 
 
-FAILURE_MEMORY = 60.0
-"""Seconds a first failed list answers for the account's drift checks (at most max_age);
-it doubles with each failure in a row, up to ``FAILURE_MEMORY_MAX``."""
-FAILURE_MEMORY_MAX = 600.0
+FAILURE_MEMORY_BASE = 2.0
+"""Seconds the first failure of an account's list (not a 429) is shared by the looks
+that follow: long enough that the trunks looking in the same moment send one request,
+short enough that a passing 5xx or timeout costs a look two seconds, not an interval."""
+FAILURE_MEMORY_MAX = 30.0
+"""The most a failure is remembered, however long Bolna keeps failing the list (and at
+most the list's ``max_age``, the drift interval's 0.9): one failed list per account per
+30 s costs 2 of Bolna's 1000 requests a minute, and once Bolna is back the next list is
+at most that far away. Ten minutes (what this was) left trunks unchecked, and a look
+after a create unanswered, for minutes after a short outage."""
 
 
-def _failure_memory(max_age: float, failures: int) -> float:
-    base = min(max_age, FAILURE_MEMORY)
-    return float(min(base * 2.0 ** max(failures - 1, 0), max(base, FAILURE_MEMORY_MAX)))
+def failure_memory(failures: int, retry_after: float | None, max_age: float) -> float:
+    """Seconds a failed list answers for the account's looks.
+
+    ``failures`` is how many lists failed in a row, this one included (a 429 does not
+    count: the account is busy, Bolna is up); ``retry_after`` the server's Retry-After,
+    which is honoured exactly. Otherwise ``FAILURE_MEMORY_BASE`` doubling with each
+    failure in a row, capped at ``FAILURE_MEMORY_MAX`` and at ``max_age``.
+    """
+    if retry_after is not None:
+        return max(0.0, retry_after)
+    cap = min(FAILURE_MEMORY_MAX, max(max_age, 0.0))
+    return float(min(cap, FAILURE_MEMORY_BASE * 2.0 ** min(max(failures - 1, 0), 32)))
+
+
+def counts_as_outage(error: BaseException) -> bool:
+    """Whether a failed list makes the failure memory grow: not a 429 (a busy account,
+    and Bolna says when to come back), anything else temporary."""
+    return not isinstance(error, RateLimited)
+
+
+class Unlisted(enum.Enum):
+    """Why ``record_now`` cannot answer from the snapshot now."""
+
+    STALE = "stale"
+    """The account's list is older than asked, or not taken yet: it must be asked for
+    (the caller's queued run waits for it, one list for all)."""
+    FAILING = "failing"
+    """The account's last list failed moments ago (``failure_memory``): do not ask."""
 
 
 @dataclass
@@ -63,12 +111,18 @@ class _Snapshot:
     """What this operator wrote, with when: kept across a list that was already in
     flight when the write happened (Bolna may have served the list before it)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    asked_at: float = float("-inf")
+    """When the list now held was asked for: it shows every trunk made before then."""
     failure: Exception | None = None
-    """The last list's error: the drift checks of the account share it for a while, so
-    an outage costs one failed list per ``FAILURE_MEMORY``, not one per trunk."""
+    """The last list's error: the looks of the account share it for ``failed_for``
+    seconds, so an outage costs one failed list per account that often, not one per
+    trunk."""
     failed_at: float = 0.0
+    failed_for: float = 0.0
     failures: int = 0
-    """Failed lists in a row: the memory of a failure doubles with each."""
+    """Failed lists in a row (429s aside): the memory of a failure doubles with each."""
+    names: dict[str, str] | None = None
+    """Trunk ID by name, made from the records when a look by name first needs it."""
 
 
 NUMBER_PATIENCE = 60.0
@@ -118,38 +172,101 @@ class ListSnapshots(Generic[T]):
         snapshot = await self._fresh(account, bolna, max_age)
         return None if trunk_id in snapshot.partial else snapshot.trunks.get(trunk_id)
 
-    async def _fresh(self, account: str, bolna: _Lister, max_age: float) -> _Snapshot:
-        """The account's snapshot, listed again if older than ``max_age``."""
+    def record_now(self, account: str, trunk_id: str, max_age: float
+                   ) -> bytes | Unlisted | None:
+        """``record`` without waiting: the trunk's JSON from the snapshot as it is, if
+        the list is at most ``max_age`` seconds old; else why not (``Unlisted``). For
+        the drift loop, which must never wait for Bolna."""
+        snapshot = self._accounts.get(account)
+        now = self._clock()
+        if snapshot is None:
+            return Unlisted.STALE
+        if self._failing(snapshot, now):
+            return Unlisted.FAILING
+        if not snapshot.taken_at or now - snapshot.taken_at > max_age:
+            return Unlisted.STALE
+        return None if trunk_id in snapshot.partial else snapshot.trunks.get(trunk_id)
+
+    def _failing(self, snapshot: _Snapshot, now: float) -> bool:
+        return snapshot.failure is not None and now - snapshot.failed_at < snapshot.failed_for
+
+    async def find_by_name(self, account: str, bolna: _Lister, name: str, *,
+                           asked_after: float | None = None) -> T | None:
+        """The trunk named ``name`` (names are unique per account) in a list asked for
+        after ``asked_after`` (default: now), which this look shares with every other
+        look of the account that a list asked after that moment answers: a hundred
+        creates whose answers were lost cost one list, not a hundred."""
+        after = self._clock() if asked_after is None else asked_after
+        snapshot = await self._fresh(account, bolna, float("inf"), asked_after=after)
+        if snapshot.names is None:
+            snapshot.names = {}
+            for trunk_id, record in snapshot.trunks.items():
+                named = _name_of(record)
+                if named is not None:
+                    snapshot.names.setdefault(named, trunk_id)
+        found = snapshot.names.get(name)
+        held = snapshot.trunks.get(found) if found is not None else None
+        return None if held is None else self.parse(held)
+
+    async def _fresh(self, account: str, bolna: _Lister, max_age: float, *,
+                     asked_after: float = float("-inf")) -> _Snapshot:
+        """The account's snapshot, listed again if older than ``max_age`` or asked for
+        before ``asked_after``; the last failure instead while it is remembered."""
         snapshot = self._accounts.setdefault(account, _Snapshot())
         async with snapshot.lock:
-            if snapshot.failure is not None and self._clock() - snapshot.failed_at < (
-                    _failure_memory(max_age, snapshot.failures)):
+            now = self._clock()
+            if self._failing(snapshot, now):
+                assert snapshot.failure is not None
                 raise snapshot.failure  # Bolna failed moments ago: do not ask again
-            if self._clock() - snapshot.taken_at > max_age or not snapshot.taken_at:
-                asked_at = self._clock()
-                self.lists += 1
-                try:
-                    # One attempt: the drift loop comes back; no burst per look.
-                    listed = await bolna.list_trunk_records(needs=self._needs,
-                                                            retry=False)
-                except Exception as error:
-                    snapshot.failure, snapshot.failed_at = error, self._clock()
-                    snapshot.failures += 1
-                    raise
-                snapshot.failure, snapshot.failures = None, 0
-                snapshot.trunks, snapshot.partial = {}, set()
-                for trunk in listed:
-                    snapshot.trunks[trunk.id] = trunk.record
-                    if not trunk.complete:
-                        snapshot.partial.add(trunk.id)
-                del listed
-                snapshot.written = {key: entry for key, entry in snapshot.written.items()
-                                    if entry[0] >= asked_at}
-                for key, (_, record) in snapshot.written.items():
-                    snapshot.trunks[key] = record
-                    snapshot.partial.add(key)
-                snapshot.taken_at = self._clock()
+            if (now - snapshot.taken_at > max_age or not snapshot.taken_at
+                    or snapshot.asked_at < asked_after):
+                await self._list(account, snapshot, bolna, max_age)
         return snapshot
+
+    async def _list(self, account: str, snapshot: _Snapshot, bolna: _Lister,
+                    max_age: float) -> None:
+        """Ask for the account's list (the snapshot's lock held) and keep it, or
+        remember why it failed."""
+        asked_at = self._clock()
+        self.lists += 1
+        try:
+            # One attempt: the looks come back; no burst of retries per look.
+            listed = await bolna.list_trunk_records(needs=self._needs, retry=False)
+        except Exception as error:
+            self._failed(account, snapshot, error, max_age)
+            raise
+        if snapshot.failures:
+            log.info("the list of Bolna account %s answers again after %d failure(s) "
+                     "in a row", account, snapshot.failures)
+        snapshot.failure, snapshot.failures = None, 0
+        snapshot.trunks, snapshot.partial, snapshot.names = {}, set(), None
+        for trunk in listed:
+            snapshot.trunks[trunk.id] = trunk.record
+            if not trunk.complete:
+                snapshot.partial.add(trunk.id)
+        del listed
+        snapshot.written = {key: entry for key, entry in snapshot.written.items()
+                            if entry[0] >= asked_at}
+        for key, (_, record) in snapshot.written.items():
+            snapshot.trunks[key] = record
+            snapshot.partial.add(key)
+        snapshot.asked_at = asked_at
+        snapshot.taken_at = self._clock()
+
+    def _failed(self, account: str, snapshot: _Snapshot, error: Exception,
+                max_age: float) -> None:
+        """Remember a failed list for as long as ``failure_memory`` says."""
+        if counts_as_outage(error):
+            snapshot.failures += 1
+        retry_after = error.retry_after if isinstance(error, TemporaryError) else None
+        snapshot.failure, snapshot.failed_at = error, self._clock()
+        snapshot.failed_for = failure_memory(snapshot.failures, retry_after, max_age)
+        if snapshot.failures == 1 and counts_as_outage(error):
+            # Once per streak: the trunks keep their status meanwhile (trunk.py).
+            log.info("the list of Bolna account %s failed (%s); asked again in %.0f s, "
+                     "then less often while it keeps failing (at most every %.0f s)",
+                     account, type(error).__name__, snapshot.failed_for,
+                     min(FAILURE_MEMORY_MAX, max_age))
 
     def remember(self, account: str, trunk: T) -> None:
         """Keep the snapshot current with what this operator just wrote."""
@@ -160,6 +277,7 @@ class ListSnapshots(Generic[T]):
         if snapshot.taken_at:
             snapshot.trunks[key] = record
             snapshot.partial.add(key)
+            snapshot.names = None
 
     def forget(self, account: str, trunk_id: str) -> None:
         """Drop a trunk this operator deleted."""
@@ -168,6 +286,17 @@ class ListSnapshots(Generic[T]):
             snapshot.trunks.pop(trunk_id, None)
             snapshot.partial.discard(trunk_id)
             snapshot.written.pop(trunk_id, None)
+            snapshot.names = None
+
+
+def _name_of(record: bytes) -> str | None:
+    """A listed record's ``name``, read without the model (a look by name reads every
+    record of the list once, then keeps an index)."""
+    try:
+        name = json.loads(record).get("name")
+    except (ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 class AccountSnapshots(ListSnapshots[Trunk]):

@@ -16,6 +16,14 @@ number of times, from any state an earlier run or a killed operator left behind:
   retried with backoff and shown as ``Reconciling`` with Bolna's error meanwhile.
 - A difference found while the trunk was already in sync for this generation is drift
   (``DriftCorrected``); anything else is the user's change (``Updated``).
+- A trunk's own answer says what Bolna holds: a create whose 201 carried the trunk, or
+  a PATCH whose answer matched the request, is ``Synced`` at once. The account's list
+  only confirms that later, for drift, and never holds Ready back: a drift check (or a
+  restart's look) of a trunk in sync for its generation that cannot ask Bolna (the list
+  failed, a 429, a timeout) leaves its status as it is, deferred to a later round;
+  only a trunk that Bolna must still be changed for reports ``Retrying``. Its Warning
+  goes out when the reason changes, not on every retry: a count per retry would be a
+  storm of Events while Bolna is flaky.
 - A drift check of a trunk whose Bolna record (and what status shows of its account) is
   exactly as the last full run found or left it stops there (``_Quiet``): nothing in
   Kubernetes changed either, or an event would have run a full reconcile since. That
@@ -23,12 +31,19 @@ number of times, from any state an earlier run or a killed operator left behind:
   listed, unparsed: the least a drift check can cost. After this operator's own write
   the first list is parsed once and compared with what the write left. A full check
   still runs now and then (``full_check_after``), as a net for a missed Secret event.
+  The drift loop makes that comparison itself, without waiting (``quiet_now``): when
+  the account's list is stale the trunk goes through its queue, whose run waits for the
+  one list, and when that list is failing the check is left for a later round.
+- A look for a trunk whose create lost its answer shares the account's list with every
+  other such look (``find_by_name`` after the moment the answer was lost, or after the
+  trunk's previous look).
 
 Runs of one trunk never overlap: the handlers go through ``TrunkQueue``.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import time
@@ -53,6 +68,7 @@ from .objects import EventSink, TrunkObject
 from .observations import BolnaReport
 from .outcomes import CLASSIFIED, RetryLater, Stalled, classify
 from .secrets import SecretFollower
+from .snapshots import Unlisted
 from .status_owner import StatusOwner
 
 log = logging.getLogger(__name__)
@@ -111,6 +127,21 @@ def _digest(record: bytes) -> bytes:
     return hashlib.blake2b(record, digest_size=16).digest()
 
 
+class Quiet(enum.Enum):
+    """What a quiet drift check found (``TrunkReconciler.quiet_now``)."""
+
+    CONFIRMED = "confirmed"
+    """Bolna's record is as the last full check left it: nothing to do."""
+    CHANGED = "changed"
+    """The record differs, or cannot stand for the trunk, or a full check is due."""
+    STALE = "stale"
+    """The account's list (or what else status shows of it) is older than asked: the
+    check must wait for it, in the trunk's queue, never in the drift loop."""
+    FAILING = "failing"
+    """The account's list failed moments ago: Bolna cannot be asked now. The trunk, in
+    sync, keeps its status; a later round checks it."""
+
+
 @dataclass
 class Resolved:
     """A trunk's spec with its Secrets and its account, ready to plan against."""
@@ -119,6 +150,9 @@ class Resolved:
     desired: Any
     trunks: External
     password: SecretValue | None
+    wrote: bool = False
+    """Whether this run has sent a write to Bolna: after one, a failure is not only a
+    check that could not be made."""
 
 
 class TrunkReconciler:
@@ -150,6 +184,12 @@ class TrunkReconciler:
         self._not_taken: dict[str, tuple[int, frozenset[str]]] = {}
         """Fields Bolna did not apply, per trunk, for the generation they were sent for."""
         self._quiet: dict[str, _Quiet] = {}
+        self._started = clock()
+        self._lost_at: dict[str, float] = {}
+        """When a create of the trunk lost its answer (this process's clock): a list
+        asked after it shows the trunk if Bolna made it."""
+        self._looked_at: dict[str, float] = {}
+        """When the trunk was last looked for by name: the next look needs a newer list."""
 
     # ---- reconcile ---------------------------------------------------------------
 
@@ -172,10 +212,18 @@ class TrunkReconciler:
         if drift_check and before is not None and before.state == "Stalled" \
                 and before.generation == obj.generation:
             return
-        if drift_check and await self._unchanged(obj, before, max_age):
-            RECONCILES.labels("success", "").inc()
-            return
+        if drift_check:
+            verdict = await self._unchanged(obj, before, max_age)
+            if verdict is Quiet.CONFIRMED:
+                RECONCILES.labels("success", "").inc()
+                return
+            if verdict is Quiet.FAILING:  # in sync, Bolna cannot be asked: later
+                RECONCILES.labels("deferred", "ListFailing").inc()
+                return
+        in_sync = (before is not None and before.state == "Synced"
+                   and before.generation == obj.generation)
         doing = "reconciling the trunk"
+        resolved: Resolved | None = None
         try:
             # A drift check may reuse Secrets read within two intervals, and a restart's
             # resume within ``list_age`` (trunks sharing a Secret read it once): their
@@ -192,13 +240,26 @@ class TrunkReconciler:
                 obj.generation, trunk_id, resolved.trunks, digest, listed,
                 self._clock() + full_check_after(obj.uid, interval))
         except CLASSIFIED as error:
+            if (in_sync and list_age is not None and isinstance(error, TemporaryError)
+                    and resolved is not None and not resolved.wrote):
+                # A look at a trunk in sync (a drift check, a restart's) that could not
+                # ask Bolna: its status still says what Bolna last said. Looked at
+                # again on a later round; the account's list failure is logged once.
+                log.debug("drift check of %s/%s deferred: %s", obj.namespace, obj.name,
+                          type(error).__name__)
+                RECONCILES.labels("deferred", type(error).__name__).inc()
+                return
             # What this process last synced no longer stands: a run with the same inputs
             # (a token rotated away and back) must look again.
             self._synced_at.pop(obj.uid, None)
             outcome = classify(error, doing=doing, token_retry=self.accounts.retries.note())
             RECONCILES.labels("stalled" if outcome.permanent else "retry",
                               outcome.reason).inc()
-            self.events(obj.body, "Warning", outcome.reason, outcome.message)
+            again = (not outcome.permanent and before is not None
+                     and before.state == "Retrying" and before.reason == outcome.reason
+                     and before.generation == obj.generation)
+            if not again:  # a retry for the same reason is no news: no Event storm
+                self.events(obj.body, "Warning", outcome.reason, outcome.message)
             await self.owner.report(obj.uid, bolna=BolnaReport(
                 obj.generation, "Stalled" if outcome.permanent else "Retrying",
                 outcome.reason, outcome.message))
@@ -207,48 +268,97 @@ class TrunkReconciler:
         else:
             RECONCILES.labels("success", "").inc()
 
-    async def confirm_quiet(self, obj: TrunkObject, *, max_age: float) -> bool:
-        """A drift check that ends at the quiet comparison (``_unchanged``): True if the
-        trunk is confirmed, else a full drift check must follow.
+    def quiet_now(self, obj: TrunkObject, *, max_age: float) -> Quiet:
+        """The quiet comparison (``_unchanged``) from what is held, never waiting for
+        Bolna: what the drift loop runs for every trunk, every round.
 
-        It only reads, so the drift loop runs it directly rather than through the
-        trunk's queue: a run of the trunk in progress has dropped the quiet record (a
-        full check replaces it), and the comparison then answers False.
+        ``STALE``: the account's list is older than ``max_age``; the caller sends the
+        trunk through its queue, whose run waits for the one list (a few hundred trunks
+        per round of 10,000 do, those checked while the list is on its way).
+        ``FAILING``: the list failed moments ago; the trunk, in sync, is left for a
+        later round. Reads only, so it needs no queue: a run of the trunk in progress
+        has dropped the quiet record (a full check replaces it), and that answers
+        ``CHANGED``.
         """
-        if await self._unchanged(obj, self.owner.reports(obj.uid).bolna, max_age):
+        quiet = self._quiet_for(obj, self.owner.reports(obj.uid).bolna)
+        if quiet is None:
+            return Quiet.CHANGED
+        record = quiet.trunks.record_now(quiet.trunk_id, max_age=max_age)
+        if isinstance(record, Unlisted):
+            return Quiet.FAILING if record is Unlisted.FAILING else Quiet.STALE
+        if not self._same(obj.uid, quiet, record):
+            return Quiet.CHANGED
+        current = self.backend.account_facts_now(quiet.trunks, self.owner.facts(obj.uid),
+                                                 max_age=self.refresh_age)
+        if current is None:
+            return Quiet.STALE
+        if current:
+            RECONCILES.labels("success", "").inc()
+            return Quiet.CONFIRMED
+        return Quiet.CHANGED
+
+    async def confirm_quiet(self, obj: TrunkObject, *, max_age: float) -> bool:
+        """``quiet_now``, waiting for the account's list if it is stale: True if the
+        trunk is confirmed, else a full drift check must follow (or, with the list
+        failing, the trunk waits for a later round)."""
+        if await self._unchanged(obj, self.owner.reports(obj.uid).bolna, max_age) \
+                is Quiet.CONFIRMED:
             RECONCILES.labels("success", "").inc()
             return True
         return False
 
-    async def _unchanged(self, obj: TrunkObject, before: BolnaReport | None,
-                         max_age: float) -> bool:
-        """Whether Bolna's record of an in-sync trunk is as the last full check left it.
-
-        Anything else (a failed list, a record that differs, a new generation or trunk
-        ID, a full check due) answers False, and the full check that follows decides.
-        """
+    def _quiet_for(self, obj: TrunkObject, before: BolnaReport | None) -> _Quiet | None:
+        """The quiet record a comparison may stand on: the trunk in sync for this
+        generation and trunk ID, and no full check due. None otherwise."""
         quiet = self._quiet.get(obj.uid)
         if (quiet is None or before is None or before.state != "Synced"
                 or before.generation != obj.generation or quiet.generation != obj.generation
                 or obj.annotations.get(names.TRUNK_ID_ANNOTATION) != quiet.trunk_id
                 or self._clock() >= quiet.until):
+            return None
+        return quiet
+
+    def _same(self, uid: str, quiet: _Quiet, record: bytes | None) -> bool:
+        """Whether the listed record is what the last full check found or left."""
+        if record is None:
+            return False
+        digest = _digest(record)
+        if digest == quiet.digest:
+            return True
+        if quiet.listed:
             return False
         try:
-            record = await quiet.trunks.record(quiet.trunk_id, max_age=max_age)
-            if record is None:
+            if _digest(quiet.trunks.canonical(quiet.trunks.parse(record))) != quiet.digest:
                 return False
-            digest = _digest(record)
-            if digest != quiet.digest:
-                if quiet.listed or _digest(quiet.trunks.canonical(
-                        quiet.trunks.parse(record))) != quiet.digest:
-                    return False
-                # The first list since this operator's own write shows the same trunk:
-                # from now on its listed JSON is what the next checks compare.
-                self._quiet[obj.uid] = replace(quiet, digest=digest, listed=True)
         except CLASSIFIED:
             return False
-        return await self.backend.account_facts_current(
-            quiet.trunks, self.owner.facts(obj.uid), max_age=self.refresh_age)
+        # The first list since this operator's own write shows the same trunk: from now
+        # on its listed JSON is what the next checks compare.
+        self._quiet[uid] = replace(quiet, digest=digest, listed=True)
+        return True
+
+    async def _unchanged(self, obj: TrunkObject, before: BolnaReport | None,
+                         max_age: float) -> Quiet:
+        """Whether Bolna's record of an in-sync trunk is as the last full check left it,
+        waiting for the account's list if it is stale.
+
+        ``CHANGED`` (a record that differs, a new generation or trunk ID, a full check
+        due) is decided by the full check that follows; ``FAILING`` (the list could not
+        be had) leaves the trunk in sync as it is.
+        """
+        quiet = self._quiet_for(obj, before)
+        if quiet is None:
+            return Quiet.CHANGED
+        try:
+            record = await quiet.trunks.record(quiet.trunk_id, max_age=max_age)
+        except CLASSIFIED:
+            return Quiet.FAILING
+        if not self._same(obj.uid, quiet, record):
+            return Quiet.CHANGED
+        if await self.backend.account_facts_current(
+                quiet.trunks, self.owner.facts(obj.uid), max_age=self.refresh_age):
+            return Quiet.CONFIRMED
+        return Quiet.CHANGED
 
     def _just_synced(self, obj: TrunkObject, r: Resolved) -> bool:
         """Whether this process made this trunk, as it is now, match Bolna moments ago.
@@ -327,7 +437,9 @@ class TrunkReconciler:
                             f"Bolna no longer has trunk {trunk_id}; creating it again")
                 await self.owner.report(obj.uid, trunk_id=None, write=False)
         elif facts.create_started_at:
-            observed = await r.trunks.find_by_name(r.desired.name)
+            observed = await r.trunks.find_by_name(r.desired.name,
+                                                   asked_after=self._look_after(obj.uid))
+            self._looked_at[obj.uid] = self._clock()
             if observed is not None:
                 self.events(obj.body, "Normal", "Recovered",
                             f"found trunk {observed.id} from an earlier create whose "
@@ -361,6 +473,13 @@ class TrunkReconciler:
             return observed.id, _digest(record), True
         return observed.id, _digest(r.trunks.canonical(observed)), False
 
+    def _look_after(self, uid: str) -> float:
+        """The moment a list must have been asked after to answer a look for the trunk
+        by name: after its create lost its answer (or this process started, when that
+        was before it) and after its previous look, which found nothing."""
+        return max(self._lost_at.get(uid, self._started),
+                   self._looked_at.get(uid, float("-inf")))
+
     def _create_age(self, started: str) -> float:
         try:
             when = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -374,6 +493,7 @@ class TrunkReconciler:
         earlier = self.owner.facts(obj.uid).create_started_at
         if earlier is None:
             await self.owner.report(obj.uid, create_started_at=now_rfc3339())
+        r.wrote = True
         try:
             trunk = await r.trunks.create(r.desired, r.password)
         except Conflict as error:
@@ -397,6 +517,8 @@ class TrunkReconciler:
                 # Bolna surely made nothing (a 429, a connection never opened): nothing
                 # to look for by name, so the next run creates at once.
                 await self.owner.report(obj.uid, create_started_at=None, write=False)
+            elif not is_not_applied(error):
+                self._lost_at[obj.uid] = self._clock()
             raise
         # The ID goes out with the final status, or before the next Bolna write,
         # whichever comes first: one status write fewer per create.
@@ -411,6 +533,8 @@ class TrunkReconciler:
                          ) -> None:
         await self.owner.report(obj.uid, trunk_id=trunk_id, create_started_at=None,
                                 write=write)
+        self._lost_at.pop(obj.uid, None)
+        self._looked_at.pop(obj.uid, None)
         if obj.annotations.get(names.TRUNK_ID_ANNOTATION) != trunk_id:
             await self.kube.patch_annotations(obj.namespace, obj.name,
                                               {names.TRUNK_ID_ANNOTATION: trunk_id},
@@ -436,6 +560,7 @@ class TrunkReconciler:
                                  first_look=not drift)
         updated = observed
         if not plan.empty:
+            r.wrote = True
             await self.owner.flush(obj.uid)  # a trunk ID not yet written goes first
             updated = await r.trunks.update(observed.id, plan, r.password)
             if r.password is not None:
@@ -473,6 +598,8 @@ class TrunkReconciler:
         self._synced_at.pop(uid, None)
         self._not_taken.pop(uid, None)
         self._quiet.pop(uid, None)
+        self._lost_at.pop(uid, None)
+        self._looked_at.pop(uid, None)
 
 
 def _fingerprint(obj: TrunkObject, r: Resolved) -> tuple[Any, ...]:

@@ -559,3 +559,83 @@ def test_the_full_check_net_is_spread_between_its_period_and_half_again() -> Non
     assert len({round(p) for p in periods}) > 500, "trunks made together come due apart"
     assert full_check_after("uid-1", 600.0) >= FULL_CHECK_ROUNDS * 600.0
     assert full_check_after("uid-1", 60.0) == full_check_after("uid-1", 60.0)
+
+
+# ---- a flaky Bolna (issue 24) ----------------------------------------------------------
+
+def _clocked(core: Core) -> list[float]:
+    """One clock, in the test's hand, for the reconciler and the account's lists."""
+    now = [100.0]
+    core.reconciler._clock = lambda: now[0]
+    core.accounts.snapshots._clock = lambda: now[0]
+    return now
+
+
+def test_a_failed_drift_check_of_a_trunk_in_sync_leaves_it_ready_and_quiet() -> None:
+    core = _core()
+    now = _clocked(core)
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    status = json.dumps(core.kube.status, sort_keys=True)
+    events = list(core.events)
+    for failure in (503, 429, 500):
+        now[0] += 61.0  # the next round: the list is stale
+        core.bolna.fail_next = [failure]
+        _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))  # no raise
+        assert json.dumps(core.kube.status, sort_keys=True) == status, failure
+    assert core.events == events, "no Event for a check that could not be made"
+    assert core.condition("twilio", "Ready")["status"] == "True"
+    now[0] += 61.0
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    assert core.reconciler.quiet_now(obj, max_age=60.0).name == "CONFIRMED"
+
+
+def test_a_restart_that_cannot_list_leaves_trunks_in_sync_as_they_were() -> None:
+    core = _core()
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    written = dict(core.kube.status["twilio"])
+    # A new process: the status the last one wrote is all it knows.
+    owner = StatusOwner(core.kube, edge_managed=False)
+    reconciler = TrunkReconciler(core.kube, Accounts(core.accounts.factory, SecretStr(TOKEN)),
+                                 owner, lambda *_: None)
+    resumed = TrunkObject(namespace="team", name="twilio", uid="uid-1", generation=1,
+                          spec=obj.spec, status=written,
+                          annotations={"sip.bolna.ai/trunk-id": written["trunkId"]})
+    core.bolna.fail_next = [503]
+    _run(reconciler.reconcile(resumed, list_age=60.0))  # no raise: nothing to retry
+    assert core.kube.status["twilio"] == written
+
+
+def test_quiet_now_never_asks_bolna() -> None:
+    core = _core()
+    now = _clocked(core)
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    calls = len(core.bolna.calls)
+    now[0] += 1.0  # a list asked for after the create
+    assert core.reconciler.quiet_now(obj, max_age=60.0).name == "STALE"
+    assert len(core.bolna.calls) == calls, "a stale list is the queue's to wait for"
+    assert _run(core.reconciler.confirm_quiet(obj, max_age=60.0))  # the queued run
+    assert core.reconciler.quiet_now(obj, max_age=60.0).name == "CONFIRMED"
+    now[0] += 61.0
+    core.bolna.fail_next = [502]
+    assert not _run(core.reconciler.confirm_quiet(obj, max_age=60.0))
+    calls = len(core.bolna.calls)
+    assert core.reconciler.quiet_now(obj, max_age=60.0).name == "FAILING"
+    now[0] += 2.0  # the failure memory of a first 5xx
+    assert core.reconciler.quiet_now(obj, max_age=60.0).name == "STALE"
+    assert len(core.bolna.calls) == calls
+
+
+def test_retries_for_the_same_reason_post_one_warning() -> None:
+    core = _core()
+    now = _clocked(core)
+    core.bolna.fail_next = [503, 503, 503, 503]  # the create, then three looks by name
+    for _ in range(4):
+        with pytest.raises(RetryLater):
+            _run(core.reconciler.reconcile(_trunk()))
+        now[0] += 5.0
+    assert [e[:2] for e in core.events] == [("Warning", "AnswerLost"),
+                                            ("Warning", "BolnaUnavailable")]
+    assert core.condition("twilio", "Reconciling")["reason"] == "BolnaUnavailable"

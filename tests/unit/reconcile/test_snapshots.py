@@ -9,10 +9,16 @@ from typing import Any
 
 import pytest
 
-from bolna_sip_operator.bolna import UnexpectedResponse
+from bolna_sip_operator.bolna import RateLimited, ServerError, UnexpectedResponse
 from bolna_sip_operator.bolna.records import ListedTrunk, split_trunk_list
 from bolna_sip_operator.bolna.wire import Trunk
-from bolna_sip_operator.reconcile.snapshots import AccountSnapshots
+from bolna_sip_operator.reconcile.snapshots import (
+    FAILURE_MEMORY_MAX,
+    AccountSnapshots,
+    Unlisted,
+    counts_as_outage,
+    failure_memory,
+)
 
 
 def _trunk(trunk_id: str) -> Trunk:
@@ -99,35 +105,137 @@ def test_a_trunk_written_while_the_list_was_in_flight_is_not_lost() -> None:
     asyncio.run(scenario())
 
 
-def test_a_failed_list_answers_for_the_account_and_its_memory_grows() -> None:
+def test_failure_memory_fits_the_fault() -> None:
+    # An outage: 2 s, doubling with each failure of the list in a row, capped at the
+    # drift interval (max_age) and at 30 s whatever the interval.
+    assert [failure_memory(n, None, 27.0) for n in range(1, 8)] == [
+        2.0, 4.0, 8.0, 16.0, 27.0, 27.0, 27.0]
+    assert failure_memory(1000, None, 600.0) == FAILURE_MEMORY_MAX == 30.0
+    assert failure_memory(3, None, 1.5) == 1.5, "never longer than the list's max_age"
+    # A Retry-After is honoured exactly, however many failures came before.
+    assert failure_memory(1, 1.0, 27.0) == 1.0
+    assert failure_memory(9, 7.0, 27.0) == 7.0
+    assert failure_memory(0, 0.0, 27.0) == 0.0
+    assert counts_as_outage(ServerError("down", status=503))
+    assert not counts_as_outage(RateLimited("busy", status=429, retry_after=1.0))
+
+
+class _Failing(_Bolna):
+    """Fails each list with the next of ``errors`` (None: answers)."""
+
+    def __init__(self, errors: list[Exception | None]) -> None:
+        super().__init__(["a"])
+        self.errors = errors
+
+    async def list_trunk_records(self, *, needs: tuple[str, ...] = (), retry: bool = True
+                                 ) -> list[ListedTrunk]:
+        assert not retry, "a look asks once; it comes back"
+        self.calls += 1
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+        return _answer([_listed(i, phone_numbers=[]) for i in self.ids], needs)
+
+
+def test_a_failed_list_answers_for_the_account_for_a_while_and_one_success_resets_it(
+        ) -> None:
     now = [0.0]
     snapshots = AccountSnapshots(clock=lambda: now[0])
+    down = ServerError("down", status=503)
+    bolna = _Failing([down, down, down, None, down])
 
-    class _Down(_Bolna):
-        async def list_trunk_records(self, *, needs: tuple[str, ...] = (),
-                                     retry: bool = True) -> list[ListedTrunk]:
-            assert not retry, "the drift check asks once; the loop comes back"
-            self.calls += 1
-            raise RuntimeError("Bolna is down")
-
-    bolna = _Down([])
-
-    async def look() -> None:
-        with contextlib.suppress(RuntimeError):
-            await snapshots.trunk("acct", bolna, "a", 30)
+    async def look(moment: float) -> bool:
+        now[0] = moment
+        try:
+            await snapshots.trunk("acct", bolna, "a", 27)
+        except ServerError:
+            return False
+        return True
 
     async def scenario() -> None:
-        for moment in (0, 1, 29):  # one failure answers for 30 s
-            now[0] = moment
-            await look()
+        assert not await look(0) and not await look(1.9), "the first failure: 2 s"
         assert bolna.calls == 1
-        for moment in (31, 60, 89):  # the second one for 60 s
-            now[0] = moment
-            await look()
+        assert not await look(2.0) and not await look(5.9), "the second: 4 s"
         assert bolna.calls == 2
-        now[0] = 92
-        await look()
-        assert bolna.calls == 3
+        assert not await look(6.0) and bolna.calls == 3
+        assert await look(14.0), "8 s later, Bolna answers"
+        assert bolna.calls == 4
+        assert not await look(14.0 + 28), "a new failure after a success"
+        assert not await look(14.0 + 29.9) and bolna.calls == 5, (
+            "remembered 2 s again, not 16: one success resets the memory")
+        assert await look(14.0 + 30.0) and bolna.calls == 6
+
+    asyncio.run(scenario())
+
+
+def test_a_429_is_honoured_exactly_and_not_counted_as_an_outage() -> None:
+    now = [0.0]
+    snapshots = AccountSnapshots(clock=lambda: now[0])
+    busy = RateLimited("busy", status=429, retry_after=1.0)
+    down = ServerError("down", status=503)
+    bolna = _Failing([down, busy, busy, down])
+
+    async def look(moment: float) -> None:
+        now[0] = moment
+        with contextlib.suppress(ServerError, RateLimited):
+            await snapshots.trunk("acct", bolna, "a", 27)
+
+    async def scenario() -> None:
+        await look(0)  # an outage's first failure: 2 s
+        await look(2.0)  # a 429: Retry-After 1 s, exactly
+        await look(2.9)
+        assert bolna.calls == 2
+        await look(3.0)  # another 429
+        await look(4.0)  # the second failure in a row, 429s aside: 4 s
+        assert bolna.calls == 4
+        await look(7.9)
+        assert bolna.calls == 4
+        await look(8.0)
+        assert bolna.calls == 5
+
+    asyncio.run(scenario())
+
+
+def test_record_now_answers_from_the_snapshot_without_asking_bolna() -> None:
+    now = [1.0]
+    snapshots = AccountSnapshots(clock=lambda: now[0])
+    bolna = _Failing([None, ServerError("down", status=503)])
+
+    async def scenario() -> None:
+        assert snapshots.record_now("acct", "a", 27) is Unlisted.STALE
+        await snapshots.record("acct", bolna, "a", 27)
+        listed = snapshots.record_now("acct", "a", 27)
+        assert isinstance(listed, bytes) and b'"a"' in listed
+        assert snapshots.record_now("acct", "absent", 27) is None
+        now[0] = 29.0
+        assert snapshots.record_now("acct", "a", 27) is Unlisted.STALE
+        with contextlib.suppress(ServerError):
+            await snapshots.record("acct", bolna, "a", 27)
+        assert snapshots.record_now("acct", "a", 27) is Unlisted.FAILING
+        now[0] = 31.0
+        assert snapshots.record_now("acct", "a", 27) is Unlisted.STALE
+        assert bolna.calls == 2, "record_now never asks"
+
+    asyncio.run(scenario())
+
+
+def test_looks_by_name_after_one_moment_share_one_list() -> None:
+    now = [10.0]
+    snapshots = AccountSnapshots(clock=lambda: now[0])
+    bolna = _Bolna(["a", "b"])
+
+    async def scenario() -> None:
+        found = await asyncio.gather(*(snapshots.find_by_name(
+            "acct", bolna, f"trunk-{i}", asked_after=5.0) for i in "abc"))
+        assert [t.id if t else None for t in found] == ["a", "b", None]
+        assert bolna.calls == 1, "one list answers every look after the same moment"
+        assert (await snapshots.find_by_name("acct", bolna, "trunk-a", asked_after=9.0)
+                ) is not None and bolna.calls == 1, "the list was asked after 9.0"
+        now[0] = 11.0
+        bolna.ids.append("c")
+        assert (await snapshots.find_by_name("acct", bolna, "trunk-c", asked_after=10.5)
+                ) is not None
+        assert bolna.calls == 2, "a look after the list was asked needs a new one"
 
     asyncio.run(scenario())
 
