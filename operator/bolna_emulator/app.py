@@ -475,7 +475,10 @@ class Emulator:
                   or is_trunk_path(path))
         if not on_api:
             return _error(404, "Not Found")
-        decision = self.faults.decide(mutating=request.method in MUTATING)
+        resource = request.match_info.route.resource
+        decision = self.faults.decide(
+            mutating=request.method in MUTATING,
+            route=f"{request.method} {resource.canonical if resource is not None else path}")
         settings = self.faults.settings
         if decision.delay_seconds > 0:
             outcome.added_latency_ms = decision.delay_seconds * 1000.0

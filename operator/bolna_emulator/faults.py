@@ -21,6 +21,12 @@ Every ``/sip-trunks`` and ``/trunk`` request draws the same five numbers from on
 generator, whatever the settings and whatever the outcome, so the same seed and the same
 sequence of requests meet the same faults: a failure seen once can be replayed. When no seed is
 given one is picked and reported by the admin API, for the same reason.
+
+Two schedules need no luck at all: a burst of N x 429 every T seconds for as long as it
+is on (``burst_429_every_seconds``, ``burst_429_size``: a busy account shared with other
+users), and a plan that answers the first N requests of each route 5xx
+(``error_first_per_route``), for a test that must meet a 5xx on every call and then
+converge, the same way every run.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import dataclasses
 import math
 import random
 import secrets
-from collections.abc import Mapping
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,6 +72,13 @@ class FaultSettings:
         rate_window_seconds: the sliding window of the rate limit.
         retry_after: send ``Retry-After`` with 429 answers (Bolna does not promise it).
         burst_retry_after_seconds: the ``Retry-After`` of a 429 burst's answers.
+        burst_429_every_seconds: every this many seconds from when it is set (0: off),
+            the next ``burst_429_size`` requests are answered 429, the first burst at
+            once: a busy account shared with others, for as long as the setting lasts.
+        burst_429_size: the requests of each scheduled burst.
+        error_first_per_route: the first this many requests of each route (method and
+            path template, e.g. ``POST /sip-trunks/trunks``) from when it is set are
+            answered 5xx: a deterministic plan, whatever the timing.
         unknown_fields_on_create: ``"refuse"`` (default) or ``"ignore"`` a field outside
             SIPTrunkCreateRequest (``is_active``...) in a create, and outside
             SIPTrunkPhoneNumberRequest in an added number.
@@ -109,6 +124,9 @@ class FaultSettings:
     rate_window_seconds: float = 60.0
     retry_after: bool = True
     burst_retry_after_seconds: int = 1
+    burst_429_every_seconds: float = 0.0
+    burst_429_size: int = 5
+    error_first_per_route: int = 0
     unknown_fields_on_create: str = "refuse"
     unknown_fields_on_update: str = "ignore"
     sparse_answers: bool = False
@@ -130,7 +148,8 @@ class FaultSettings:
         for name in ("error_rate", "timeout_rate", "drop_after_commit_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        for name in ("latency_ms", "latency_jitter_ms", "timeout_seconds"):
+        for name in ("latency_ms", "latency_jitter_ms", "timeout_seconds",
+                     "burst_429_every_seconds"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a number of at least 0")
         if self.rate_limit < 1:
@@ -139,6 +158,8 @@ class FaultSettings:
             raise ValueError("rate_window_seconds must be more than 0")
         if self.burst_retry_after_seconds < 0:
             raise ValueError("burst_retry_after_seconds must be at least 0")
+        if self.burst_429_size < 0 or self.error_first_per_route < 0:
+            raise ValueError("burst_429_size and error_first_per_route must be at least 0")
         for name in ("unknown_fields_on_create", "unknown_fields_on_update"):
             if getattr(self, name) not in UNKNOWN_FIELD_CHOICES:
                 raise ValueError(f"{name} must be one of {', '.join(UNKNOWN_FIELD_CHOICES)}")
@@ -220,13 +241,20 @@ NO_FAULT = FaultDecision()
 
 
 class FaultInjector:
-    """The current settings, the seeded generator, and the 429 burst countdown."""
+    """The current settings, the seeded generator, the 429 burst countdown and its
+    schedule, and the per-route plan's counts."""
 
-    def __init__(self, settings: FaultSettings, seed: int | None = None) -> None:
+    def __init__(self, settings: FaultSettings, seed: int | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.burst_remaining = 0
         self.seed = secrets.randbits(32) if seed is None else seed
         self._rng = random.Random(self.seed)
+        self._clock = clock
+        self._schedule_from = clock()
+        self._bursts_armed = -1
+        """The last scheduled burst started (by its number since ``_schedule_from``)."""
+        self._route_errors: Counter[str] = Counter()
 
     def update(self, changes: Mapping[str, object]) -> None:
         """Apply ``PUT /_emulator/faults``: settings, plus ``seed`` (re-seeds the
@@ -245,6 +273,10 @@ class FaultInjector:
                                   or burst < 0):
             raise ValueError("burst_429 must be an integer of at least 0")
         settings = self.settings.with_changes(rest)
+        if settings.burst_429_every_seconds != self.settings.burst_429_every_seconds:
+            self._schedule_from, self._bursts_armed = self._clock(), -1
+        if "error_first_per_route" in rest:
+            self._route_errors.clear()
         self.settings = settings
         if seed is not None:
             self.seed = seed
@@ -252,14 +284,23 @@ class FaultInjector:
         if burst is not None:
             self.burst_remaining = burst
 
-    def decide(self, *, mutating: bool) -> FaultDecision:
-        """Draw the fate of one API request (always five draws)."""
+    def decide(self, *, mutating: bool, route: str | None = None) -> FaultDecision:
+        """Draw the fate of one API request (always five draws); ``route`` names it for
+        the per-route plan (``POST /sip-trunks/trunks``)."""
         s = self.settings
         jitter, timeout, error, status, drop = (self._rng.random() for _ in range(5))
+        if s.burst_429_every_seconds > 0:
+            burst = int((self._clock() - self._schedule_from) // s.burst_429_every_seconds)
+            if burst > self._bursts_armed:
+                self._bursts_armed = burst
+                self.burst_remaining = max(self.burst_remaining, s.burst_429_size)
         kind: FaultKind | None = None
         if self.burst_remaining > 0:
             self.burst_remaining -= 1
             kind = "burst-429"
+        elif route is not None and self._route_errors[route] < s.error_first_per_route:
+            self._route_errors[route] += 1
+            kind = "error"
         elif timeout < s.timeout_rate:
             kind = "timeout"
         elif error < s.error_rate:

@@ -61,6 +61,36 @@ def test_burst_counts_down() -> None:
     assert injector.burst_remaining == 0
 
 
+def test_a_burst_of_429s_every_period_for_as_long_as_it_is_on() -> None:
+    now = [0.0]
+    injector = FaultInjector(FaultSettings(), 1, clock=lambda: now[0])
+    injector.update({"burst_429_every_seconds": 10.0, "burst_429_size": 3})
+    assert _kinds(injector, 4) == ["burst-429"] * 3 + [None], "the first burst at once"
+    now[0] = 9.9
+    assert _kinds(injector, 1) == [None]
+    now[0] = 10.0
+    assert _kinds(injector, 4) == ["burst-429"] * 3 + [None]
+    now[0] = 35.0  # quiet periods with no request: one burst, not three
+    assert _kinds(injector, 4) == ["burst-429"] * 3 + [None]
+    injector.update({"burst_429_every_seconds": 0.0})
+    now[0] = 40.0
+    assert _kinds(injector, 2) == [None, None]
+
+
+def test_the_first_requests_of_each_route_fail_whatever_the_timing() -> None:
+    injector = FaultInjector(FaultSettings(), 1)
+    injector.update({"error_first_per_route": 2})
+
+    def kind(route: str) -> str | None:
+        return injector.decide(mutating=False, route=route).kind
+
+    assert [kind("GET /a"), kind("POST /a"), kind("GET /a"), kind("GET /a"),
+            kind("POST /a"), kind("POST /a")] == [
+        "error", "error", "error", None, "error", None]
+    injector.update({"error_first_per_route": 1})
+    assert [kind("GET /a"), kind("GET /a")] == ["error", None], "counted from the change"
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"error_rate": 1.5}, "error_rate must be between 0 and 1"),
     ({"error_rate": "0.5"}, "error_rate must be a number"),
