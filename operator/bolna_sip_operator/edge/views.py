@@ -36,7 +36,8 @@ def siptrunk_edge(spec: SipTrunkSpec) -> EdgeSpec:
 def carrier_edge(spec: CarrierTrunkSpec) -> EdgeSpec:
     """A CarrierTrunk: always probed (the status shows OPTIONS health beside Bolna's call
     health); its carrier IPs are the sources; without a transport in spec, Bolna's own
-    is not known here, so the edge speaks UDP, SIP's default."""
+    is not known here, so the edge speaks UDP, SIP's default. ``channels`` limits the
+    calls through each edge replica at once, as Bolna limits the trunk's."""
     return EdgeSpec(
         gateways=tuple(EdgeGateway(g.host, g.effective_port(), g.priority,
                                    f"spec.gateways[{i}].host")
@@ -45,7 +46,8 @@ def carrier_edge(spec: CarrierTrunkSpec) -> EdgeSpec:
         active=spec.isActive,
         probing=True,
         sources=tuple(EdgeSource(a.cidr, f"spec.ipAcls[{i}].cidr")
-                      for i, a in enumerate(spec.ipAcls)))
+                      for i, a in enumerate(spec.ipAcls)),
+        max_calls=spec.channels)
 
 
 def edge_spec(obj: TrunkObject) -> EdgeSpec:

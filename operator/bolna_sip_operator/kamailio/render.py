@@ -10,6 +10,9 @@ attrs``. Three choices carry the design:
   Kamailio priorities, counting down from the set's size in Bolna order.
 - A trunk without probing (SipTrunk ``qualifyFrequency: 0``) has no flag 8; an inactive
   trunk renders its gateways admin-disabled (flag 4), so the set stays and calls stop.
+- A trunk with a channel limit (CarrierTrunk ``channels``) carries it in every line's
+  attrs as ``maxcalls=N``: the edge reads it from the gateway it selected and refuses
+  a call over it (``kamailio.cfg``, "Channel limits"). Without one, no ``maxcalls``.
 - Every address is checked again here, even though the CRD already refused anything
   but hostnames and IPs: a line with a space, ``#``, ``;`` or a newline would be parsed
   by Kamailio as something else, and a bad dispatcher line is skipped silently. A trunk
@@ -77,6 +80,9 @@ class EdgeSpec:
     """Whether Kamailio sends OPTIONS to the gateways (flag 8)."""
     sources: tuple[EdgeSource, ...] = ()
     """Carrier source addresses, loaded as permissions entries of the trunk's group."""
+    max_calls: int | None = None
+    """Calls through each edge replica at once (``maxcalls`` in the attrs); None: no
+    limit."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,11 @@ def destinations(route: TrunkRoute) -> list[Destination]:
 def _destinations(route: TrunkRoute) -> list[Destination]:
     spec = route.spec
     flags = FLAG_DISABLED if not spec.active else (FLAG_PROBING if spec.probing else 0)
+    limit = ""
+    if spec.max_calls is not None:
+        if spec.max_calls < 1:
+            raise ValueError(f"channel limit {spec.max_calls} is not positive")
+        limit = f"maxcalls={spec.max_calls};"
     ordered = sorted(enumerate(spec.gateways), key=lambda item: (item[1].priority, item[0]))
     result = []
     for rank, (index, gateway) in enumerate(ordered):
@@ -208,7 +219,7 @@ def _destinations(route: TrunkRoute) -> list[Destination]:
         if not 1 <= port <= 65535:
             raise ValueError(f"{gateway.field}: port {port} is not a port")
         uri = f"sip:{host}:{port}{TRANSPORT_SUFFIX[spec.transport]}"
-        attrs = f"duid={route.set_id}-{index};trunk={route.key}"
+        attrs = f"duid={route.set_id}-{index};{limit}trunk={route.key}"
         result.append(Destination(route.set_id, uri, flags, len(ordered) - rank, attrs,
                                   address, port, gateway.priority))
     return result

@@ -7,13 +7,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bolna_sip_operator.edge.views import siptrunk_edge
+from bolna_sip_operator.edge.views import carrier_edge, siptrunk_edge
 from bolna_sip_operator.kamailio.render import (
     HEADER,
     Renderer,
     TrunkRoute,
     render,
 )
+from bolna_sip_operator.model.carrier_spec import CarrierTrunkSpec
 from bolna_sip_operator.model.spec import Gateway, SipTrunkSpec
 from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC
 
@@ -45,6 +46,19 @@ def test_transport_port_ipv6_probing_and_active_shape_each_line() -> None:
         "1 sip:[2001:db8::10]:5061;transport=tls 8 1 duid=1-0;trunk=telephony/tls",
         "2 sip:203.0.113.5:5060;transport=tcp 0 1 duid=2-0;trunk=telephony/tcp",
         "4 sip:your-trunk.pstn.twilio.com:5060 4 1 duid=4-0;trunk=telephony/paused",
+    ]
+
+
+def test_a_carrier_trunks_channels_are_every_lines_call_limit() -> None:
+    """CarrierTrunk ``channels`` goes into the attrs as ``maxcalls`` (the edge's channel
+    limit), before the trunk tag; a SipTrunk has no limit."""
+    spec = CarrierTrunkSpec.model_validate({"channels": 25, "gateways": [
+        {"host": "sip.telnyx.com"}, {"host": "sip.telnyx.eu", "priority": 2}]})
+    route = TrunkRoute("voice", "telnyx", 5, carrier_edge(spec), tag="ctrunk:")
+    assert render([route, _route(6)]).dispatcher_text.splitlines()[1:] == [
+        "5 sip:sip.telnyx.com:5060 8 2 duid=5-0;maxcalls=25;trunk=ctrunk:voice/telnyx",
+        "5 sip:sip.telnyx.eu:5060 8 1 duid=5-1;maxcalls=25;trunk=ctrunk:voice/telnyx",
+        "6 sip:your-trunk.pstn.twilio.com:5060 8 1 duid=6-0;trunk=telephony/trunk",
     ]
 
 
