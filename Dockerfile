@@ -23,7 +23,10 @@ ARG OFFLINE=""
 WORKDIR /src
 # ".wheel[s]" matches nothing when .wheels/ is absent, which COPY allows as long as
 # another source matches; its wheels land in /src.
-COPY pyproject.toml README.md .wheel[s] ./
+COPY pyproject.toml .wheel[s] ./
+# The package's long description (pyproject's readme) is a line here, not the README:
+# a change to the docs must not make a new image.
+RUN printf 'Bolna SIP trunk operator: see the repository README.\n' > README.md
 # The two packages that ship; operator/bolna_devenv (tests' scaffolding) stays out.
 COPY operator/bolna_sip_operator ./operator/bolna_sip_operator
 COPY operator/bolna_emulator ./operator/bolna_emulator

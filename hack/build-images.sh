@@ -34,8 +34,9 @@ on the host first (.venv/bin/pip wheel into .wheels/; PyPI, or the index pip is
 configured with) and installed in the build with pip --no-index.
 
 <key> is 12 hex digits of a hash of the image's inputs: its Dockerfile,
-.dockerignore, its base image's tag, and its sources (operator/, pyproject.toml
-and README.md; deploy/kamailio/kamailio.cfg; deploy/sipp/). An image whose tag
+.dockerignore, its base image's tag, and the sources it copies (the two shipped
+packages of operator/ and pyproject.toml; deploy/kamailio/kamailio.cfg; deploy/sipp/),
+and nothing else: a change to the docs or the tests builds no image. An image whose tag
 exists already is not built again, so an unchanged tree returns at once, and any
 change builds a new tag and removes the image's older dev-* tags (one a container
 still uses stays).
@@ -155,7 +156,8 @@ sipp_base=$(base_image sipp-base "${SIPP_PACKAGES[@]}")
 
 prepare=operator_wheels
 operator=$(build operator Dockerfile "$operator_base" \
-  "$(input_key "$operator_base" Dockerfile .dockerignore pyproject.toml README.md operator)" \
+  "$(input_key "$operator_base" Dockerfile .dockerignore pyproject.toml \
+    operator/bolna_sip_operator operator/bolna_emulator)" \
   --build-arg OFFLINE=1)
 prepare=
 kamailio=$(build kamailio deploy/kamailio/Dockerfile "$kamailio_base" \

@@ -62,8 +62,8 @@ started=$SECONDS
 step() { printf '==> %s\n' "$*"; }
 fail() { printf 'kind-up: %s\n' "$*" >&2; exit 1; }
 
-step "setup (Python environment, kubectl, helm; the first time builds them)"
-hack/setup.sh all | sed 's/^/    /'
+step "setup (the Python environment; then kubectl, helm and the Docker engine; the first time builds them)"
+hack/setup.sh python | sed 's/^/    /'
 hack/install-docker.sh
 k8s_bin=$(hack/build-control-plane.sh --node | tail -n 1)
 kubectl() { "$k8s_bin/kubectl" --context "$context" "$@"; }

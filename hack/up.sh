@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bring up the whole local stack and return once every example SipTrunk is Ready.
 #
-#   hack/up.sh        set up (hack/setup.sh: Python env, control plane build, Kamailio
+#   hack/up.sh        set up (hack/setup.sh stack: the Python env, the control plane, Kamailio
 #                     and sipp), then start, detached, one supervisor holding: etcd and
 #                     kube-apiserver, the Bolna emulator, two SIP gateways (sipp),
 #                     Kamailio and the operator; apply the CRD and examples/local/; wait
@@ -23,5 +23,5 @@ case "${1:-}" in
   *) echo "usage: hack/up.sh [--help]" >&2; exit 2 ;;
 esac
 
-hack/setup.sh all
+hack/setup.sh stack
 exec .venv/bin/python -m bolna_devenv.stack up

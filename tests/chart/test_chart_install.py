@@ -32,8 +32,6 @@ from tests.chart.chart import CHART, Helm, flags, parse, value_args
 from tests.corpus import USERPASS_SPEC, manifest
 from tests.kubectl import Kubectl
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "canary-token-chart-5e1d07"
 DECOY_TOKEN = "canary-token-chart-decoy-2b9f"
 PASSWORD = "canary-password-chart-77aa1c"

@@ -4,7 +4,7 @@ The CarrierTrunk half of ``test_differential.py``: the same comparison (same ver
 the same stored spec when both accept; a field in common when both reject), over the
 CarrierTrunk corpus (``tests/carrier_corpus.py``) and over generated manifests whose
 values sit near every rule's edge. The hypothesis profile (``ci``, derandomized, or
-``HYPOTHESIS_PROFILE=explore``) is the one ``test_differential.py`` loads.
+``HYPOTHESIS_PROFILE=explore``) is ``test_differential.DIFFERENTIAL``, on the test.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tests.integration.apiserver import Trunks
 from tests.integration.test_differential import (
     _TRICKY_ADDRESSES,
     _TRICKY_IPS,
+    DIFFERENTIAL,
     _maybe_wrong,
     assert_agree,
 )
@@ -118,6 +119,7 @@ def _with_one_field_changed(spec: dict[str, Any]) -> st.SearchStrategy[dict[str,
 _spec = _valid_spec | _valid_spec.flatmap(_with_one_field_changed) | _wild_spec
 
 
+@DIFFERENTIAL
 @given(spec=_spec)
 def test_agree_on_generated_carrier_manifests(spec: dict[str, Any],
                                               carrier_trunks: Trunks) -> None:
