@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 import yaml
 
 from bolna_devenv.helm import HELM_VERSION
+from bolna_devenv.kamailio import rpc_call
 from bolna_devenv.processes import free_ports
 from bolna_devenv.promtool import PROMTOOL_VERSION
 from tests.chart.chart import (
@@ -234,9 +237,22 @@ def test_schema_describes_every_value() -> None:
     ({"kamailio.externalService.type": "Public"}, "/kamailio/externalService/type",
      "value must be one of"),
     ({"metrics.port": 8080}, "/metrics/port", "not"),
+    ({"kamailio.flood.rate": 0}, "/kamailio/flood/rate", "minimum: got 0, want 1"),
+    ({"kamailio.flood.banSeconds": -60}, "/kamailio/flood/banSeconds",
+     "minimum: got -60, want 1"),
+    ({"kamailio.scanners.userAgents": ["sip(vicious"]}, "/kamailio/scanners/userAgents/0",
+     "does not match pattern"),
+    ({"kamailio.scanners.userAgents": ['sipcli" -A X=1']}, "/kamailio/scanners/userAgents/0",
+     "does not match pattern"),
+    ({"kamailio.scanners.userAgents": []}, "/kamailio/scanners/userAgents",
+     "minItems: got 0, want 1"),
+    ({"kamailio.scanners.userAgents": "sipvicious"}, "/kamailio/scanners/userAgents",
+     "got string, want array"),
+    ({"kamailio.retryAfterMax": 0}, "/kamailio/retryAfterMax", "minimum: got 0, want 1"),
 ], ids=["kamailio-replicas-1", "unknown-top-level-key", "wrong-type", "nested-typo",
         "interval-as-text", "namespace-glob", "ping-408", "digest", "service-type",
-        "metrics-on-health-port"])
+        "metrics-on-health-port", "flood-rate-0", "negative-ban", "scanner-regex",
+        "scanner-quote", "no-scanners", "scanners-as-text", "retry-after-max-0"])
 def test_schema_rejects_bad_values(helm: Helm, values: dict[str, Any], path: str,
                                    why: str) -> None:
     """Bad values fail ``helm template`` with a message naming the field."""
@@ -516,6 +532,56 @@ def test_kamailio_edge(defaults: Manifests) -> None:
     assert operator["--kamailio-rpc-port"] == ["rpc"]
     assert operator["--lists-configmap"] == [f"{NAMESPACE}/{LISTS}"]
     assert operator["--reload-delta"] == [found["RELOAD_DELTA"]]
+
+
+def test_edge_protection_values_become_the_cfgs_defines(defaults: Manifests, helm: Helm
+                                                       ) -> None:
+    """Flood, scanner and Retry-After values reach Kamailio as its defines: by default
+    exactly the config's own defaults; otherwise as given."""
+    cfg = (REPO / "deploy" / "kamailio" / "kamailio.cfg").read_text(encoding="utf-8")
+    names = ("FLOOD_PROTECTION", "FLOOD_RATE", "FLOOD_BAN", "SCANNER_DROP",
+             "SCANNER_USER_AGENTS", "RETRY_AFTER_MAX")
+    found = defines(container(defaults.deployment("kamailio"))["args"])
+    for name in names:
+        assert f"#!define {name} {found[name]}\n" in cfg, name
+
+    everything = helm.template(values_files=(EVERYTHING,))
+    found = defines(container(everything.deployment("kamailio"))["args"])
+    assert {name: found[name] for name in names} == {
+        "FLOOD_PROTECTION": "0", "FLOOD_RATE": "50", "FLOOD_BAN": "60", "SCANNER_DROP": "1",
+        "SCANNER_USER_AGENTS": '"friendly-scanner|sipvicious|Mr Scanner_2"',
+        "RETRY_AFTER_MAX": "120"}
+
+
+def test_real_kamailio_drops_the_charts_scanners(helm: Helm, tmp_path: Path) -> None:
+    """The chart's scanner list, run by the real Kamailio: a request whose User-Agent
+    holds one of its words (any case) is dropped and counted, never answered; an
+    ordinary one is answered."""
+    with rendered_kamailio(helm, tmp_path, fullname=FULLNAME, values={
+            "kamailio.scanners.userAgents": ["Mr Scanner_2", "sipvicious"]}) as edge:
+        url = f"http://127.0.0.1:{edge.rpc_port}/RPC"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            via = f"127.0.0.1:{sock.getsockname()[1]}"
+            for user_agent in ("MR SCANNER_2 v1", "bolna-test"):
+                sock.sendto((
+                    f"OPTIONS sip:127.0.0.1:{edge.sip_port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP {via};branch=z9hG4bK-{user_agent[:2]}{time.time_ns()}\r\n"
+                    f"From: <sip:probe@{via}>;tag=1\r\nTo: <sip:127.0.0.1>\r\n"
+                    f"Call-ID: {time.time_ns()}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\n"
+                    f"User-Agent: {user_agent}\r\nContent-Length: 0\r\n\r\n").encode(),
+                    ("127.0.0.1", edge.sip_port))
+                if user_agent != "bolna-test":
+                    deadline = time.monotonic() + 10
+                    while rpc_call(url, "stats.fetch", "script:")[
+                            "script.edge_scanner_drops"] != "1":
+                        assert time.monotonic() < deadline, "the scanner was not dropped"
+                        time.sleep(0.05)
+            sock.settimeout(5)
+            # The only answer is the ordinary request's: the scanner's was dropped first.
+            reply = sock.recv(65535).decode()
+            assert reply.startswith("SIP/2.0 200 ") and "CSeq: 1 OPTIONS" in reply
+            assert "branch=z9hG4bK-bo" in reply
 
 
 def test_the_edge_agent_sidecar(defaults: Manifests) -> None:
