@@ -851,7 +851,8 @@ def test_prometheus_rule_has_the_alerts_an_on_call_needs(helm: Helm) -> None:
     alerts = {name: r for name, r in by_name.items() if "alert" in r}
     assert set(alerts) == PER_TRUNK | {
         "BolnaSipBolnaRateLimited", "BolnaSipBolnaErrors", "BolnaSipKamailioReloadFailing",
-        "BolnaSipKamailioVerificationFailing", "BolnaSipOperatorNotActing"}
+        "BolnaSipKamailioVerificationFailing", "BolnaSipOperatorNotActing",
+        "BolnaSipEdgeFlooded", "BolnaSipEdgeCallLimitReached"}
     assert "bolna_sip:trunks_not_ready:count" in by_name, "additionalRules are appended"
     readme = (CHART / "README.md").read_text(encoding="utf-8")
     base = ("https://git.example.com/telephony/bolna-sip-operator/-/blob/main/charts/"

@@ -268,7 +268,11 @@ def test_scrape_has_the_metrics_of_alerts_and_dashboards(scrape: Scrape) -> None
     assert {"bolna_sip_trunk_condition", "bolna_sip_operator_acting",
             "bolna_sip_gateway_healthy", "bolna_sip_kamailio_reload_failures_total",
             "bolna_sip_kamailio_verification_failures_total",
-            "bolna_sip_bolna_request_seconds_bucket"} <= scrape.names()
+            "bolna_sip_bolna_request_seconds_bucket", "bolna_sip_edge_flood_bans_total",
+            "bolna_sip_edge_flood_drops_total", "bolna_sip_edge_scanner_drops_total",
+            "bolna_sip_edge_call_limit_refusals_total",
+            "bolna_sip_edge_gateway_retry_after_total"} <= scrape.names()
+    assert scrape.labels["bolna_sip_edge_flood_drops_total"] == {frozenset({"replica"})}
     assert scrape.labels["bolna_sip_trunk_condition"] == {
         frozenset({"kind", "namespace", "name", "condition", "status"})}
 

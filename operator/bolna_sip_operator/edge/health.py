@@ -27,6 +27,7 @@ from ..reconcile.conditions import now_rfc3339
 from ..reconcile.objects import EventSink
 from ..reconcile.observations import GatewayReport, HealthReport, Probing
 from ..reconcile.status_owner import StatusOwner
+from .counters import EDGE_COUNTERS, parse_stats
 from .tables import EdgeTrunk, TableSync
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,9 @@ class HealthPoller:
     async def poll_once(self) -> None:
         """One poll of every replica, then one report per trunk whose health changed."""
         samples: dict[tuple[int, str], list[_Sample]] = {}
-        for replica in await self.tables.replicas():
+        replicas = await self.tables.replicas()
+        counters: dict[str, dict[str, int]] = {}
+        for replica in replicas:
             settled = self._clock() - self.tables.reloaded_at(replica.url) >= self.probe_settle
             try:
                 listed = await replica.dispatcher_list()
@@ -102,6 +105,12 @@ class HealthPoller:
             for destination in listed:
                 samples.setdefault((destination.set_id, destination.uri), []).append(
                     _Sample(destination, settled))
+            try:
+                counters[replica.url] = parse_stats(await replica.edge_counters())
+            except (Unreachable, RpcError) as error:
+                # A Kamailio with a config of its own may not count (no kex, no stats).
+                log.debug("health: no edge counters from %s: %s", replica.url, error)
+        EDGE_COUNTERS.update((replica.url for replica in replicas), counters)
         for uid, trunk in self.tables.trunks().items():
             edge = self.owner.reports(uid).edge
             loaded = self.tables.loaded_destinations(uid)

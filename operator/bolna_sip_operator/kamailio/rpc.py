@@ -115,6 +115,11 @@ class KamailioRpc:
             raise
         return parse_dispatcher_list(result)
 
+    async def edge_counters(self) -> Any:
+        """``stats.fetch script:``: the edge's own counters (``edge/counters.py`` reads
+        them), as Kamailio answers."""
+        return await self.call("stats.fetch", "script:")
+
     async def address_entries(self) -> list[tuple[int, str, int]]:
         """(group, ip, mask) of every permissions entry, single hosts and subnets."""
         entries: list[tuple[int, str, int]] = []
