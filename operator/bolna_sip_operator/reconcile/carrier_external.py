@@ -133,7 +133,7 @@ class CarrierTrunks:
         trunk = trunk.model_copy(update={
             key: [] for key in ("gateways", "ip_acls", "numbers")
             if getattr(trunk, key) is None})
-        self.snapshots.remember(self.account, trunk)
+        self.snapshots.remember(self.account, trunk, created=True)
         return trunk
 
     async def update(self, trunk_id: str, plan: CarrierPlan, password: SecretValue | None
@@ -197,6 +197,12 @@ class CarrierTrunks:
             case AssignAgent(id=number_id, agent_id=agent_id):
                 assigned = await api.assign_agent(number_id, agent_id)
                 numbers[:] = [assigned if n.id == number_id else n for n in numbers]
+
+    def create_patience(self, longest: float, shortest: float) -> float:
+        """How long a create whose answer was lost is looked for by name before it is
+        sent again: as long as the account's lists were seen to lag behind creates
+        (``snapshots.create_patience``)."""
+        return self.snapshots.create_patience(self.account, longest, shortest)
 
     def pending_numbers(self, trunk: TrunkRecord) -> set[str]:
         """None: a number this API added is in the trunk this operator remembers."""

@@ -97,7 +97,7 @@ class ExternalTrunks:
         if password is not None:
             body["auth_password"] = password.value
         trunk = await self.bolna.create_trunk(TrunkCreate.model_validate(body))
-        self.snapshots.remember(self.account, trunk)
+        self.snapshots.remember(self.account, trunk, created=True)
         # Created with the trunk: present, though Bolna may list them only later.
         self.snapshots.remember_numbers(
             self.account, trunk.id, [n.phone_number for n in desired.numbers.values()])
@@ -130,6 +130,12 @@ class ExternalTrunks:
             trunk = await self.bolna.get_trunk(trunk_id)
         self.snapshots.remember(self.account, trunk)
         return await self.with_numbers(trunk)
+
+    def create_patience(self, longest: float, shortest: float) -> float:
+        """How long a create whose answer was lost is looked for by name before it is
+        sent again: as long as the account's lists were seen to lag behind creates
+        (``snapshots.create_patience``)."""
+        return self.snapshots.create_patience(self.account, longest, shortest)
 
     def pending_numbers(self, trunk: Trunk) -> set[str]:
         """Numbers this operator added moments ago that the trunk does not show yet."""

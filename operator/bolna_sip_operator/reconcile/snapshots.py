@@ -89,6 +89,30 @@ def counts_as_outage(error: BaseException) -> bool:
     return not isinstance(error, RateLimited)
 
 
+LAG_MEMORY = 30.0
+"""A create not shown by lists this long after it is no longer watched (twice this:
+someone deleted it, most likely); the lag it showed stays."""
+LAG_PROOF = 3
+"""This operator's creates that lists asked after them must have shown, none of them
+late, before the account's lists count as keeping up with creates."""
+
+
+def create_patience(shown: int, lag_seen: float, longest: float, shortest: float) -> float:
+    """Seconds a trunk whose create lost its answer is looked for by name before it is
+    created again: long enough for Bolna's list to show a create it made.
+
+    How far the list lags behind a create is Bolna's to say, so the account's own lists
+    say it: ``longest`` until they have shown ``LAG_PROOF`` of this operator's creates,
+    then twice the longest lag they were ever seen to have (``lag_seen``: a list asked
+    that long after a create did not show it), at least ``shortest`` (a second look
+    after one more list). Against a list that keeps up, a lost create costs seconds,
+    not ``longest``; a list seen lagging once puts the patience back up for good.
+    """
+    if shown < LAG_PROOF:
+        return longest
+    return min(longest, max(shortest, 2.0 * lag_seen))
+
+
 class Unlisted(enum.Enum):
     """Why ``record_now`` cannot answer from the snapshot now."""
 
@@ -123,6 +147,12 @@ class _Snapshot:
     """Failed lists in a row (429s aside): the memory of a failure doubles with each."""
     names: dict[str, str] | None = None
     """Trunk ID by name, made from the records when a look by name first needs it."""
+    created: dict[str, float] = field(default_factory=dict)
+    """Trunks this operator created, with when, not yet shown by a list asked after."""
+    shown: int = 0
+    """Creates of this operator a list asked after them has shown."""
+    lag_seen: float = 0.0
+    """The longest a list asked after a create of this operator left it out."""
 
 
 NUMBER_PATIENCE = 60.0
@@ -245,6 +275,16 @@ class ListSnapshots(Generic[T]):
             if not trunk.complete:
                 snapshot.partial.add(trunk.id)
         del listed
+        for key, made in list(snapshot.created.items()):
+            if made >= asked_at:
+                continue  # created while the list was on its way: it proves nothing
+            if key in snapshot.trunks:
+                snapshot.shown += 1
+                del snapshot.created[key]
+            else:
+                snapshot.lag_seen = max(snapshot.lag_seen, asked_at - made)
+                if asked_at - made > 2 * LAG_MEMORY:
+                    del snapshot.created[key]  # deleted by someone else, most likely
         snapshot.written = {key: entry for key, entry in snapshot.written.items()
                             if entry[0] >= asked_at}
         for key, (_, record) in snapshot.written.items():
@@ -268,12 +308,22 @@ class ListSnapshots(Generic[T]):
                      account, type(error).__name__, snapshot.failed_for,
                      min(FAILURE_MEMORY_MAX, max_age))
 
-    def remember(self, account: str, trunk: T) -> None:
-        """Keep the snapshot current with what this operator just wrote."""
+    def create_patience(self, account: str, longest: float, shortest: float) -> float:
+        """``create_patience`` for the account, from what its lists showed."""
+        snapshot = self._accounts.get(account)
+        if snapshot is None:
+            return longest
+        return create_patience(snapshot.shown, snapshot.lag_seen, longest, shortest)
+
+    def remember(self, account: str, trunk: T, *, created: bool = False) -> None:
+        """Keep the snapshot current with what this operator just wrote (``created``:
+        a create Bolna answered, which the next list should show)."""
         snapshot = self._accounts.setdefault(account, _Snapshot())
         key = str(trunk.id)
         record = self.canonical(trunk)
         snapshot.written[key] = (self._clock(), record)
+        if created:
+            snapshot.created[key] = self._clock()
         if snapshot.taken_at:
             snapshot.trunks[key] = record
             snapshot.partial.add(key)
@@ -286,6 +336,7 @@ class ListSnapshots(Generic[T]):
             snapshot.trunks.pop(trunk_id, None)
             snapshot.partial.discard(trunk_id)
             snapshot.written.pop(trunk_id, None)
+            snapshot.created.pop(trunk_id, None)
             snapshot.names = None
 
 

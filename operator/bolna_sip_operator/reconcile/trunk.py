@@ -21,9 +21,9 @@ number of times, from any state an earlier run or a killed operator left behind:
   only confirms that later, for drift, and never holds Ready back: a drift check (or a
   restart's look) of a trunk in sync for its generation that cannot ask Bolna (the list
   failed, a 429, a timeout) leaves its status as it is, deferred to a later round;
-  only a trunk that Bolna must still be changed for reports ``Retrying``. Its Warning
-  goes out when the reason changes, not on every retry: a count per retry would be a
-  storm of Events while Bolna is flaky.
+  only a trunk that Bolna must still be changed for reports ``Retrying``. A Warning
+  goes out for the first failure of each reason until the trunk is in sync again, not
+  for every retry: a count per retry would be a storm of Events while Bolna is flaky.
 - A drift check of a trunk whose Bolna record (and what status shows of its account) is
   exactly as the last full run found or left it stops there (``_Quiet``): nothing in
   Kubernetes changed either, or an event would have run a full reconcile since. That
@@ -76,7 +76,10 @@ log = logging.getLogger(__name__)
 JUST_SYNCED_SECONDS = 30.0
 CREATE_PATIENCE = 30.0
 """Seconds after a create whose answer was lost during which the trunk is looked for by
-name (Bolna's list may lag behind its own create) before another create is sent."""
+name (Bolna's list may lag behind its own create) before another create is sent; less
+once the account's lists were seen to keep up with creates (``create_patience``), and
+never less than ``CREATE_LOOK_AGAIN``. "Name taken" is looked for as ours for twice
+this whatever the patience."""
 CREATE_LOOK_AGAIN = 5.0
 FULL_CHECK_ROUNDS = 10
 FULL_CHECK_SECONDS = 1800.0
@@ -190,6 +193,9 @@ class TrunkReconciler:
         asked after it shows the trunk if Bolna made it."""
         self._looked_at: dict[str, float] = {}
         """When the trunk was last looked for by name: the next look needs a newer list."""
+        self._warned: dict[str, tuple[int, set[str]]] = {}
+        """Reasons of temporary failures already posted as a Warning, per trunk, for
+        the generation they were met in (``_first_warning``)."""
 
     # ---- reconcile ---------------------------------------------------------------
 
@@ -255,10 +261,7 @@ class TrunkReconciler:
             outcome = classify(error, doing=doing, token_retry=self.accounts.retries.note())
             RECONCILES.labels("stalled" if outcome.permanent else "retry",
                               outcome.reason).inc()
-            again = (not outcome.permanent and before is not None
-                     and before.state == "Retrying" and before.reason == outcome.reason
-                     and before.generation == obj.generation)
-            if not again:  # a retry for the same reason is no news: no Event storm
+            if outcome.permanent or self._first_warning(obj, outcome.reason):
                 self.events(obj.body, "Warning", outcome.reason, outcome.message)
             await self.owner.report(obj.uid, bolna=BolnaReport(
                 obj.generation, "Stalled" if outcome.permanent else "Retrying",
@@ -267,6 +270,20 @@ class TrunkReconciler:
                 raise RetryLater(outcome.reason, outcome.message, outcome.delay) from None
         else:
             RECONCILES.labels("success", "").inc()
+            self._warned.pop(obj.uid, None)
+
+    def _first_warning(self, obj: TrunkObject, reason: str) -> bool:
+        """Whether a temporary failure for ``reason`` is the first of the trunk's
+        generation since it was last in sync: only that one posts a Warning. The
+        status's message says the latest; a count per retry while Bolna is flaky
+        (a look every few seconds) would be a storm of Events saying nothing new."""
+        warned = self._warned.get(obj.uid)
+        if warned is None or warned[0] != obj.generation:
+            warned = self._warned[obj.uid] = (obj.generation, set())
+        if reason in warned[1]:
+            return False
+        warned[1].add(reason)
+        return True
 
     def quiet_now(self, obj: TrunkObject, *, max_age: float) -> Quiet:
         """The quiet comparison (``_unchanged``) from what is held, never waiting for
@@ -445,7 +462,8 @@ class TrunkReconciler:
                             f"found trunk {observed.id} from an earlier create whose "
                             "answer was lost; not creating another")
                 await self._record_id(obj, observed.id)
-            elif self._create_age(facts.create_started_at) < CREATE_PATIENCE:
+            elif self._create_age(facts.create_started_at) < r.trunks.create_patience(
+                    CREATE_PATIENCE, CREATE_LOOK_AGAIN):
                 raise RetryLater("CreatePending", f"the answer to the create of "
                                  f"{r.desired.name!r} was lost and Bolna's list does not "
                                  "show the trunk yet; looking again before creating",
@@ -600,6 +618,7 @@ class TrunkReconciler:
         self._quiet.pop(uid, None)
         self._lost_at.pop(uid, None)
         self._looked_at.pop(uid, None)
+        self._warned.pop(uid, None)
 
 
 def _fingerprint(obj: TrunkObject, r: Resolved) -> tuple[Any, ...]:

@@ -14,9 +14,11 @@ from bolna_sip_operator.bolna.records import ListedTrunk, split_trunk_list
 from bolna_sip_operator.bolna.wire import Trunk
 from bolna_sip_operator.reconcile.snapshots import (
     FAILURE_MEMORY_MAX,
+    LAG_PROOF,
     AccountSnapshots,
     Unlisted,
     counts_as_outage,
+    create_patience,
     failure_memory,
 )
 
@@ -297,5 +299,34 @@ def test_what_the_operator_wrote_reads_back_equal() -> None:
     async def scenario() -> None:
         snapshots.remember("acct", trunk)
         assert await snapshots.trunk("acct", _Listing([]), "t1", 60) == trunk
+
+    asyncio.run(scenario())
+
+
+def test_create_patience_follows_what_the_lists_showed() -> None:
+    assert create_patience(0, 0.0, 30.0, 5.0) == 30.0, "no proof yet: the longest"
+    assert create_patience(LAG_PROOF - 1, 0.0, 30.0, 5.0) == 30.0
+    assert create_patience(LAG_PROOF, 0.0, 30.0, 5.0) == 5.0, "lists keep up: a second look"
+    assert create_patience(50, 4.0, 30.0, 5.0) == 8.0, "twice the lag seen"
+    assert create_patience(50, 20.0, 30.0, 5.0) == 30.0, "never past the longest"
+
+
+def test_lists_that_show_the_operators_creates_shorten_the_patience() -> None:
+    now = [1.0]
+    snapshots = AccountSnapshots(clock=lambda: now[0])
+    bolna = _Bolna([])
+
+    async def scenario() -> None:
+        for index in range(LAG_PROOF):
+            bolna.ids.append(f"c{index}")
+            snapshots.remember("acct", _trunk(f"c{index}"), created=True)
+        assert snapshots.create_patience("acct", 30.0, 5.0) == 30.0
+        now[0] += 1.0
+        await snapshots.trunk("acct", bolna, "c0", 0.5)
+        assert snapshots.create_patience("acct", 30.0, 5.0) == 5.0
+        snapshots.remember("acct", _trunk("late"), created=True)  # not listed yet
+        now[0] += 3.0
+        await snapshots.trunk("acct", bolna, "c0", 0.5)
+        assert snapshots.create_patience("acct", 30.0, 5.0) == 6.0, "a list 3 s late"
 
     asyncio.run(scenario())
