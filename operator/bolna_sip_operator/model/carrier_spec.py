@@ -294,7 +294,9 @@ class CarrierTrunkSpec(_Strict):
     channels: int = Field(
         default=10, ge=1, le=1000,
         description=("Concurrent calls. Inbound calls over the limit get SIP 486 Busy "
-                     "Here; outbound calls wait in the call queue."))
+                     "Here; outbound calls wait in the call queue. The operator's SIP "
+                     "edge holds each of its replicas to it too: an outbound call over "
+                     "it there gets 503 Channel Limit Reached."))
     defaultInboundAgentId: str | None = Field(  # noqa: N815
         default=None, min_length=1, max_length=128, pattern=NO_CONTROL_CHARACTERS,
         description=("The Bolna agent that answers inbound calls to a number without an "
