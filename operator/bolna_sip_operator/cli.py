@@ -235,8 +235,10 @@ def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "import", help="write SipTrunk manifests that adopt a Bolna account's trunks",
         description="Write SipTrunk manifests for every trunk of a Bolna account.",
         epilog=_IMPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    imp.add_argument("--bolna-url", default=DEFAULT_BASE_URL,
-                     help=f"Bolna's API (default {DEFAULT_BASE_URL})")
+    imp.add_argument("--bolna-url", default=os.environ.get("BOLNA_SIP_BOLNA_URL",
+                                                           DEFAULT_BASE_URL),
+                     help=f"Bolna's API (default BOLNA_SIP_BOLNA_URL, as for run, else "
+                          f"{DEFAULT_BASE_URL})")
     imp.add_argument("--token-file", metavar="FILE",
                      help="file holding the account's API token (default: BOLNA_API_TOKEN)")
     imp.add_argument("-n", "--namespace", help="metadata.namespace of every manifest "

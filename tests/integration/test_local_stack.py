@@ -107,12 +107,33 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _readme_sample() -> list[str]:
+    """The README's sample of ``hack/up.sh``'s output (the text block of "The local
+    stack")."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("### The local stack")
+    first = lines.index("```text", start) + 1
+    return lines[first:lines.index("```", first)]
+
+
+def _shape(line: str) -> str:
+    """What of a line is the same in every run: numbers, IDs and ages generalized, the
+    columns' spacing too."""
+    line = re.sub(r"\b[0-9A-Z]{26}\b", "ID", line)
+    return " ".join(re.sub(r"\d+", "N", line).split())
+
+
 def test_up_brings_every_example_to_ready_and_down_leaves_nothing(
         stack_env: dict[str, str]) -> None:
     state_dir = Path(stack_env["BOLNA_STACK_DIR"])
     try:
         up = _run("up.sh", stack_env)
         assert up.returncode == 0, up.stdout
+        # The README shows this very output (progress lines vary: which trunk waits).
+        printed = {_shape(line) for line in up.stdout.splitlines()}
+        stale = [line for line in _readme_sample() if line.strip()
+                 and not line.startswith("    ") and _shape(line) not in printed]
+        assert not stale, f"the README's sample of hack/up.sh differs: {stale}\n{up.stdout}"
         for step in ("==> starting the control plane", "==> starting the Bolna emulator",
                      "==> starting Kamailio", "==> starting the operator",
                      "==> waiting until every SipTrunk is Ready", "==> the local stack is up"):
