@@ -302,19 +302,25 @@ def test_a_503_with_retry_after_takes_the_gateway_out_for_that_long(
         line = wait_for_log_line(edge, f"gateway {first_uri} answered 503 with Retry-After",
                                  after=mark)
         assert line.endswith(f"out of selection for {RETRY_AFTER} s")
+        # Marked inactive in the dispatcher, as a failed probe would (the event route
+        # logs it), so the operator's health sees it out.
+        wait_for_log_line(edge, f"gateway down: {first_uri}", after=mark)
         assert counters(edge)["edge_gateway_retry_after"] == before + 1
         assert held(edge, "gwout", first_uri)
 
-        # Inside the Retry-After: straight to the second gateway.
+        # Probing has it active again within a second or two (it answers OPTIONS), but
+        # the Retry-After still holds: the next call goes straight to the second
+        # gateway. (Still held after the call: so it was held all through it.)
+        wait_until(lambda: flags_of(edge, first_uri) == "AP", "the gateway is not AP again")
+        assert held(edge, "gwout", first_uri)
         mark = len(log_of(edge))
         assert place_call(edge.sip_port, FAILOVER_SET, workdir=tmp_path) == 200
         assert edge_routes(edge, mark) == [second_uri]
+        assert held(edge, "gwout", first_uri)
 
-        # After it, and with probing having it active again (it answered OPTIONS all
-        # along): the first gateway gets calls again (and answers 503 again).
+        # After it: the first gateway gets calls again (and answers 503 again).
         wait_until(lambda: not held(edge, "gwout", first_uri),
                    "the gateway is still held out", timeout=RETRY_AFTER + 5)
-        wait_until(lambda: flags_of(edge, first_uri) == "AP", "the gateway is not AP again")
         mark = len(log_of(edge))
         assert place_call(edge.sip_port, FAILOVER_SET, workdir=tmp_path) == 200
         assert edge_routes(edge, mark) == [first_uri, second_uri]
