@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from ..kube_outage import OUTAGE, is_unreachable
 from .objects import TrunkObject
+from .outcomes import RetryLater
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +93,10 @@ class TrunkQueue:
             slot.pending = None  # requests from now on need another run
             try:
                 await work()
+            except RetryLater as error:
+                # Bolna's trouble, already in the trunk's status (and a Warning the
+                # first time): a line per trunk per drift round would only be noise.
+                log.debug("queued reconcile of %s: %s", uid, error)
             except Exception as error:  # logged: nobody awaits a queued run
                 if not is_unreachable(error):
                     log.warning("queued reconcile of %s: %s", uid, error)

@@ -327,7 +327,9 @@ class ListSnapshots(Generic[T]):
         if snapshot.taken_at:
             snapshot.trunks[key] = record
             snapshot.partial.add(key)
-            snapshot.names = None
+            named = _name_of(record) if snapshot.names is not None else None
+            if snapshot.names is not None and named is not None:
+                snapshot.names[named] = key  # kept, not rebuilt after every create
 
     def forget(self, account: str, trunk_id: str) -> None:
         """Drop a trunk this operator deleted."""
