@@ -66,7 +66,7 @@ CHANNELS = 2
 #: A Retry-After long enough to place a second call inside it.
 RETRY_AFTER = 6
 FLOOD_RATE = 5
-FLOOD_BAN = 4
+FLOOD_BAN = 8
 
 
 # ---- fixtures ------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def test_a_flooding_stranger_is_banned_and_dropped_silently(edge: Kamailio, seco
                                                             ) -> None:
     """60 OPTIONS at once from 127.0.0.2 (over 5 a second): the edge bans it (a
     WARNING, a counter), then drops its requests without an answer (another counter)
-    until the ban's 4 s are over; then it is answered again."""
+    until the ban's 8 s are over; then it is answered again."""
     load_sets(edge, None, second)
     before = counters(edge)
     mark = len(log_of(edge))
