@@ -63,9 +63,11 @@ TRUNKS = (_grants("sip.bolna.ai", "siptrunks", "get list watch patch")
           | _grants("sip.bolna.ai", "siptrunks/status", "patch")
           | _grants("sip.bolna.ai", "carriertrunks", "get list watch patch")
           | _grants("sip.bolna.ai", "carriertrunks/status", "patch")
-          | _grants("", "secrets", "get list watch patch")
+          | _grants("", "secrets", "get list watch")
           | _grants("", "events", "create patch")
           | _grants("events.k8s.io", "events", "create patch"))
+TOKEN_SECRETS = _grants("", "secrets", "patch")
+"""The in-use finalizer of token Secrets: only by a Role in a namespace (issue 23)."""
 CRDS = _grants("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
 NAMESPACES = _grants("", "namespaces", "list watch")
 
@@ -120,8 +122,10 @@ def assert_no_broad_rules(manifests: Manifests) -> None:
             assert "*" not in text, f"wildcard in {role['metadata']['name']}: {rule}"
             assert "nonResourceURLs" not in rule
             if "secrets" in rule["resources"]:
-                # patch: the label and the in-use finalizer; never create, update, delete
+                # patch: the in-use finalizer, by a Role in a namespace, never a
+                # ClusterRole; never create, update, delete
                 assert set(rule["verbs"]) <= {"get", "list", "watch", "patch"}, rule
+                assert role["kind"] == "Role" or "patch" not in rule["verbs"], rule
             if "configmaps" in rule["resources"]:
                 assert rule.get("resourceNames"), f"ConfigMaps not by name: {rule}"
             assert not {"pods", "pods/exec", "serviceaccounts/token"} & set(rule["resources"])
@@ -427,11 +431,27 @@ def test_rbac_listed_namespaces(helm: Helm) -> None:
     """Listed namespaces: the SipTrunk rules as a Role in each; cluster-wide only what
     Kopf needs to see (CRDs, namespaces)."""
     manifests = helm.template(values={"watchNamespaces": ["team-a", "team-b"]})
-    trunk_role = TRUNKS | peering("kopfpeerings", CLUSTER_NAME)
+    trunk_role = TRUNKS | TOKEN_SECRETS | peering("kopfpeerings", CLUSTER_NAME)
     assert granted(manifests, FULLNAME) == {
         "*": CRDS | NAMESPACES, "team-a": trunk_role, "team-b": trunk_role,
         NAMESPACE: edge(LISTS, shards=8)}
     assert_no_broad_rules(manifests)
+
+
+def test_rbac_token_secret_namespaces(helm: Helm) -> None:
+    """All namespaces watched: patch on Secrets (the in-use finalizer) by a Role in each
+    namespace tokenSecretNamespaces lists, and nowhere else; a listed namespace that is
+    also watched has it in its trunk Role already."""
+    manifests = helm.template(values={"tokenSecretNamespaces": ["team-a", "team-b"]})
+    assert granted(manifests, FULLNAME) == {
+        "*": TRUNKS | peering("clusterkopfpeerings", CLUSTER_NAME) | CRDS,
+        "team-a": TOKEN_SECRETS, "team-b": TOKEN_SECRETS, NAMESPACE: edge(LISTS, shards=8)}
+    both = helm.template(values={"watchNamespaces": ["team-a"],
+                                 "tokenSecretNamespaces": ["team-a", "team-b"]})
+    granted_both = granted(both, FULLNAME)
+    assert granted_both["team-a"] >= TOKEN_SECRETS and granted_both["team-b"] == TOKEN_SECRETS
+    assert_no_broad_rules(manifests)
+    assert_no_broad_rules(both)
 
 
 def test_rbac_without_the_edge_and_with_an_external_one(helm: Helm) -> None:
@@ -458,9 +478,9 @@ def test_rbac_everything(helm: Helm) -> None:
     """Every option on: still exactly the same kinds of grants."""
     manifests = helm.template(values_files=(EVERYTHING,))
     name = f"{NAMESPACE}-edge-sip"
-    trunk_role = TRUNKS | peering("kopfpeerings", name)
+    trunk_role = TRUNKS | TOKEN_SECRETS | peering("kopfpeerings", name)
     assert granted(manifests, "sip-operator") == {
-        "*": CRDS | NAMESPACES, "support": trunk_role,
+        "*": CRDS | NAMESPACES, "support": trunk_role, "billing": TOKEN_SECRETS,
         NAMESPACE: trunk_role | edge("edge-sip-kamailio-lists", shards=4)}
     assert_no_broad_rules(manifests)
 
