@@ -120,7 +120,9 @@ class Unlisted(enum.Enum):
     """The account's list is older than asked, or not taken yet: it must be asked for
     (the caller's queued run waits for it, one list for all)."""
     FAILING = "failing"
-    """The account's last list failed moments ago (``failure_memory``): do not ask."""
+    """The account's last list failed moments ago with a passing fault
+    (``failure_memory``): do not ask. A refusal answers ``STALE``: the trunk's run meets
+    the remembered refusal and shows it."""
 
 
 @dataclass
@@ -212,7 +214,10 @@ class ListSnapshots(Generic[T]):
         if snapshot is None:
             return Unlisted.STALE
         if self._failing(snapshot, now):
-            return Unlisted.FAILING
+            # A passing fault leaves the trunk for a later round; a refusal (a revoked
+            # token) is not one: the trunk's own run must meet it, and say so (Stalled).
+            return (Unlisted.FAILING if isinstance(snapshot.failure, TemporaryError)
+                    else Unlisted.STALE)
         if not snapshot.taken_at or now - snapshot.taken_at > max_age:
             return Unlisted.STALE
         return None if trunk_id in snapshot.partial else snapshot.trunks.get(trunk_id)

@@ -360,16 +360,18 @@ class TrunkReconciler:
         waiting for the account's list if it is stale.
 
         ``CHANGED`` (a record that differs, a new generation or trunk ID, a full check
-        due) is decided by the full check that follows; ``FAILING`` (the list could not
-        be had) leaves the trunk in sync as it is.
+        due, a list Bolna refused) is decided by the full check that follows; ``FAILING``
+        (the list could not be had, a passing fault) leaves the trunk in sync as it is.
         """
         quiet = self._quiet_for(obj, before)
         if quiet is None:
             return Quiet.CHANGED
         try:
             record = await quiet.trunks.record(quiet.trunk_id, max_age=max_age)
-        except CLASSIFIED:
+        except TemporaryError:
             return Quiet.FAILING
+        except CLASSIFIED:
+            return Quiet.CHANGED  # a refusal (a revoked token): the full run shows it
         if not self._same(obj.uid, quiet, record):
             return Quiet.CHANGED
         if await self.backend.account_facts_current(

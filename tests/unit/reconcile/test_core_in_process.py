@@ -639,3 +639,16 @@ def test_retries_for_the_same_reason_post_one_warning() -> None:
     assert [e[:2] for e in core.events] == [("Warning", "AnswerLost"),
                                             ("Warning", "BolnaUnavailable")]
     assert core.condition("twilio", "Reconciling")["reason"] == "BolnaUnavailable"
+
+
+def test_a_refused_drift_list_is_no_passing_trouble_the_trunk_stalls() -> None:
+    core = _core()
+    now = _clocked(core)
+    obj = _trunk()
+    _run(core.reconciler.reconcile(obj))
+    now[0] += 61.0
+    core.bolna.fail_next = [403]
+    _run(core.reconciler.reconcile(obj, drift_check=True, max_age=60.0))
+    stalled = core.condition("twilio", "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "Unauthorized")
+    assert core.reconciler.quiet_now(obj, max_age=60.0).name == "CHANGED"
