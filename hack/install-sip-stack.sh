@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Install Kamailio and sipp (Debian's sip-tester) for the tests and the local stack.
+# Install Kamailio, sipp (Debian's sip-tester) and dnsmasq for the tests and the local stack.
 # Idempotent; see --help.
 set -euo pipefail
 
-PACKAGES=(kamailio sip-tester)
+PACKAGES=(kamailio sip-tester dnsmasq-base)
 
 usage() {
   cat <<USAGE
@@ -13,8 +13,11 @@ Installs the real SIP parts the integration tests start on loopback:
   kamailio     the SIP edge (Debian bookworm ships 5.6.3); every module the
                project's deploy/kamailio/kamailio.cfg loads is in this package
   sip-tester   sipp, which plays the SIP gateways and places test calls
+  dnsmasq-base dnsmasq alone (no service): a DNS server on loopback that serves
+               the gateway names of the hostname tests (the machine may have no
+               resolver of its own)
 
-Idempotent: when both 'kamailio' and 'sipp' are already installed the script
+Idempotent: when all three packages are already installed the script
 does nothing. Otherwise it runs 'apt-get update' only if apt does not know the
 packages yet, then 'apt-get install -y --no-install-recommends'.
 
@@ -122,7 +125,7 @@ kamailio_version() {
   "$binary" -v 2>/dev/null | sed -n 's/^version: //p' | head -n 1
 }
 
-for binary in kamailio sipp; do
+for binary in kamailio sipp dnsmasq; do
   path=$(command -v "$binary" 2>/dev/null || true)
   if [ -z "$path" ] && [ -x "/usr/sbin/$binary" ]; then
     path=/usr/sbin/$binary

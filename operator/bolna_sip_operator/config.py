@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.config import JsonDict
 
 from .bolna.client import DEFAULT_BASE_URL, DEFAULT_DEADLINE, DEFAULT_MAX_ANSWER_BYTES
+from .edge.hostnames import DnsSettings, parse_servers
 
 ENV_PREFIX = "BOLNA_SIP_"
 TOKEN_ENV = "BOLNA_API_TOKEN"
@@ -172,6 +174,31 @@ class OperatorSettings(BaseModel):
         description=("How long a replica may take to see a changed ConfigMap before it "
                      "counts as Pending (the kubelet syncs mounted ConfigMaps about once "
                      "a minute)."))
+    dns_server: tuple[str, ...] = Field(
+        default=(), json_schema_extra=cli_meta(SIP_EDGE, "ADDR[:PORT]"),
+        description=("DNS server for gateway hostnames (the operator resolves them and "
+                     "writes one Kamailio destination per address); repeat for more. "
+                     "Unset: the system's (/etc/resolv.conf, with its search domains), "
+                     "after /etc/hosts."))
+    dns_timeout: float = Field(
+        default=2.0, gt=0, le=30, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
+        description="How long one lookup of a gateway name may take.")
+    dns_min_ttl: float = Field(
+        default=5.0, gt=0, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
+        description=("A gateway name is looked up again after its TTL, at least this "
+                     "long after the last lookup (and so often while lookups fail)."))
+    dns_max_ttl: float = Field(
+        default=300.0, gt=0, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
+        description="A gateway name is looked up again after at most this long.")
+    dns_negative_ttl: float = Field(
+        default=30.0, gt=0, json_schema_extra=cli_meta(SIP_EDGE, "SECONDS"),
+        description=("A name that does not resolve (NXDOMAIN, no address) is asked again "
+                     "after at most this long."))
+    dns_family: Literal["any", "ipv4", "ipv6"] = Field(
+        default="any", json_schema_extra=cli_meta(SIP_EDGE, "FAMILY"),
+        description=("Which addresses of a gateway name are used: any (A and AAAA), ipv4 "
+                     "(A) or ipv6 (AAAA). ipv4 when Kamailio has no IPv6 address to send "
+                     "from."))
     peering: str | None = Field(
         default=None, json_schema_extra=cli_meta(REPLICAS, "NAME"),
         description=("Kopf peering name: replicas sharing it elect one to act, the others "
@@ -202,11 +229,24 @@ class OperatorSettings(BaseModel):
         if self.list_shards > 1 and not self.edge_agents:
             raise ValueError("--list-shards above 1 needs --edge-agents: a mounted "
                              "ConfigMap volume shows Kamailio one ConfigMap")
+        if self.dns_min_ttl > self.dns_max_ttl:
+            raise ValueError(f"--dns-min-ttl ({self.dns_min_ttl:g}) is above --dns-max-ttl "
+                             f"({self.dns_max_ttl:g})")
+        parse_servers(self.dns_server)
         if self.edge_configured and not self.lists_configmap and not (
                 self.dispatcher_file and self.address_file):
             raise ValueError("managing Kamailio needs where its lists go: --lists-configmap "
                              "NAMESPACE/NAME, or both --dispatcher-file and --address-file")
         return self
+
+    @property
+    def dns(self) -> DnsSettings:
+        """How the SIP edge looks gateway names up."""
+        return DnsSettings(servers=self.dns_server, timeout=self.dns_timeout,
+                           min_ttl=self.dns_min_ttl, max_ttl=self.dns_max_ttl,
+                           negative_ttl=self.dns_negative_ttl,
+                           families=("ipv4", "ipv6") if self.dns_family == "any"
+                           else (self.dns_family,))
 
     @property
     def edge_configured(self) -> bool:

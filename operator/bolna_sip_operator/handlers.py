@@ -107,7 +107,7 @@ class Core:
                           probe_settle=config.probe_settle,
                           propagation_timeout=config.propagation_timeout,
                           acting=gate.acting if gate is not None else None,
-                          expected=expected)
+                          expected=expected, dns=config.dns)
                      if config.edge_configured else None)
         self.tasks: list[asyncio.Task[None]] = []
 

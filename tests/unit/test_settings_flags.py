@@ -43,12 +43,19 @@ COMPANIONS: dict[str, list[str]] = {
 }
 # Integers with a narrower range than the generic sample's.
 SMALL_INTS = {"list_shards"}
+# Strings of a shape of their own, and choices: a sample per variant.
+SAMPLES: dict[str, list[list[str]]] = {
+    "dns_server": [["127.0.0.1:5353", "[::1]:53"], ["192.0.2.53"]],
+    "dns_family": [["ipv4"], ["ipv6"]],
+}
 
 TOKEN = "tok-very-secret-7f3a"
 
 
 def sample(setting: Setting, variant: int = 0) -> list[str]:
     """Values, unlike the default, that the setting's type and constraints accept."""
+    if setting.name in SAMPLES:
+        return SAMPLES[setting.name][variant]
     if setting.item is float:
         return [f"{7.5 + variant}"]
     if setting.item is int:

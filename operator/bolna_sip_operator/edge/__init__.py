@@ -3,6 +3,8 @@
 ``Edge`` wires three parts that each do one job and report to the status owner:
 
 - ``set_ids``: a stable dispatcher set per trunk;
+- ``hostnames.GatewayResolver``: gateway names to addresses, cached by TTL, looked up
+  beside the sync loop (never in it, nor in a render);
 - ``tables.TableSync``: render, publish, reload and verify the tables, one report per
   trunk for the generation it rendered;
 - ``health.HealthPoller``: gateway health from ``dispatcher.list``, kept across reloads.
@@ -28,12 +30,13 @@ from ..reconcile.objects import EventSink, TrunkObject
 from ..reconcile.outcomes import Stalled
 from ..reconcile.status_owner import StatusOwner
 from .health import HealthPoller
+from .hostnames import DnsSettings, GatewayResolver
 from .tables import EdgeTrunk, TableSync
 from .views import edge_spec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Edge", "EdgeTrunk", "HealthPoller", "TableSync"]
+__all__ = ["DnsSettings", "Edge", "EdgeTrunk", "GatewayResolver", "HealthPoller", "TableSync"]
 
 
 class Edge:
@@ -45,12 +48,13 @@ class Edge:
                  propagation_timeout: float = 180.0,
                  acting: Callable[[], Awaitable[bool]] | None = None,
                  expected: Callable[[], set[str]] | None = None,
+                 dns: DnsSettings | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         source = StaticReplicas(replicas) if isinstance(replicas, Sequence) else replicas
         self.owner = owner
         self.tables = TableSync(sink, source, owner, reload_delta=reload_delta,
                                 debounce=debounce, propagation_timeout=propagation_timeout,
-                                clock=clock)
+                                resolver=GatewayResolver(dns), clock=clock)
         self.health = HealthPoller(self.tables, owner, events, probe_settle=probe_settle,
                                    clock=clock)
         self._acting = acting
@@ -86,9 +90,9 @@ class Edge:
         set_id = self.tables.set_id(uid)
         gone = self.tables.remove(uid)
         if gone is not None:
-            for destination in self.tables.loaded_destinations(uid) or ():
-                GATEWAY_HEALTHY.remove(gone.kind.kind, gone.namespace, gone.name,
-                                       destination.uri)
+            for uri in self.health.uris(set_id):
+                with contextlib.suppress(KeyError):
+                    GATEWAY_HEALTHY.remove(gone.kind.kind, gone.namespace, gone.name, uri)
             self.health.forget(set_id)
 
     # ---- the loops ---------------------------------------------------------------

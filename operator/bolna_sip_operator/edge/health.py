@@ -10,6 +10,12 @@ its next probe is answered. So a gateway whose line did not change keeps the hea
 had until Kamailio has probed it again (``next_health``); a reload for one trunk does
 not make every other trunk's gateways Probing. Only gateways new to a set start from
 Probing.
+
+A gateway named by a hostname is one destination per address (``hostnames``): each
+address gets its own health, the gateway the best of them (a call gets through while
+one address answers). A name without addresses makes its gateway ``Unhealthy`` with
+reason ``DNS`` and a message naming the spec field; one not looked up yet is
+``Probing``.
 """
 
 from __future__ import annotations
@@ -20,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..kamailio.health import Health, gateway_health
-from ..kamailio.render import Destination
+from ..kamailio.render import TRANSPORT_SUFFIX, EdgeGateway, TrunkRoute, is_hostname, sip_host
 from ..kamailio.rpc import ListedDestination, RpcError, Unreachable
 from ..metrics import GATEWAY_HEALTHY
 from ..reconcile.conditions import now_rfc3339
 from ..reconcile.objects import EventSink
-from ..reconcile.observations import GatewayReport, HealthReport, Probing
+from ..reconcile.observations import AddressReport, GatewayReport, HealthReport, Probing
 from ..reconcile.status_owner import StatusOwner
 from .counters import EDGE_COUNTERS, parse_stats
 from .tables import EdgeTrunk, TableSync
@@ -82,12 +88,14 @@ class HealthPoller:
         self._clock = clock
         self._last: dict[tuple[int, str], GatewayReport] = {}
         self._settled: dict[tuple[int, str], Health] = {}
+        self._exported: dict[int, set[str]] = {}
 
     def forget(self, set_id: int | None) -> None:
         """A trunk left the edge: its gateways' memory and metric series go."""
         for key in [k for k in self._last if k[0] == set_id]:
             self._last.pop(key, None)
             self._settled.pop(key, None)
+        self._exported.pop(set_id or 0, None)
 
     async def poll_once(self) -> None:
         """One poll of every replica, then one report per trunk whose health changed."""
@@ -113,41 +121,97 @@ class HealthPoller:
         EDGE_COUNTERS.update((replica.url for replica in replicas), counters)
         for uid, trunk in self.tables.trunks().items():
             edge = self.owner.reports(uid).edge
-            loaded = self.tables.loaded_destinations(uid)
-            if edge is None or edge.state != "Loaded" or loaded is None:
+            route = self.tables.loaded_route(uid)
+            if edge is None or edge.state != "Loaded" or route is None:
                 continue
-            await self._report(uid, trunk, edge.generation, loaded, samples)
+            await self._report(uid, trunk, edge.generation, route, samples)
 
-    async def _report(self, uid: str, trunk: EdgeTrunk, generation: int,
-                      destinations: list[Destination],
+    def _one(self, key: tuple[int, str], found: list[_Sample]
+             ) -> tuple[Health, str | None, float | None, str]:
+        """(health, flags, latency, since) of one destination from every replica."""
+        before = self._last.get(key)
+        health = best([next_health(before.health if before else None, s.listed.flags,
+                                   s.listed.sampled or s.settled) for s in found])
+        latencies = [s.listed.latency_avg for s in found if s.listed.latency_avg]
+        since = (before.since if before is not None and before.health == health
+                 and before.since else now_rfc3339())
+        return (health, found[0].listed.flags if found else None,
+                round(min(latencies), 2) if latencies else None, since)
+
+    def _gateway(self, route: TrunkRoute, gateway: EdgeGateway,
+                 samples: dict[tuple[int, str], list[_Sample]]
+                 ) -> tuple[GatewayReport, list[tuple[tuple[int, str], GatewayReport]]]:
+        """One gateway's report, and what to remember per destination key."""
+        suffix = TRANSPORT_SUFFIX[route.spec.transport]
+        set_id, port = route.set_id, gateway.port
+        if not is_hostname(gateway.address):
+            uri = f"sip:{sip_host(gateway.address)}:{port}{suffix}"
+            key = (set_id, uri)
+            state, flags, latency, since = self._one(key, samples.get(key, []))
+            single = GatewayReport(gateway.address, port, uri, gateway.priority, state,
+                                   flags, latency, since)
+            return single, [(key, single)]
+        name_uri = f"sip:{gateway.address}:{port}{suffix}"
+        name_key = (set_id, name_uri)
+        answer = route.resolved.get(gateway.address)
+        remember: list[tuple[tuple[int, str], GatewayReport]] = []
+        addresses = []
+        for address in answer.addresses if answer is not None else ():
+            uri = f"sip:{sip_host(address)}:{port}{suffix}"
+            key = (set_id, uri)
+            state, flags, latency, since = self._one(key, samples.get(key, []))
+            addresses.append(AddressReport(address, uri, state, flags, latency, since))
+            remember.append((key, GatewayReport(gateway.address, port, uri,
+                                                gateway.priority, state, flags, latency,
+                                                since)))
+        reason = message = None
+        if answer is None:
+            health: Health = "Probing"
+            message = f"{gateway.field}: looking up {gateway.address}"
+        elif not addresses:
+            health, reason = "Unhealthy", "DNS"
+            message = (f"{gateway.field}: {gateway.address} {answer.error}: check the name "
+                       "in spec and the carrier's DNS")
+        else:
+            health = best([a.health for a in addresses])
+            if answer.error:
+                reason, message = "DNS", f"{gateway.field}: {gateway.address} {answer.error}"
+        latencies = [a.latency_ms for a in addresses
+                     if a.latency_ms is not None and a.health == "Healthy"]
+        before = self._last.get(name_key)
+        since = (before.since if before is not None and before.health == health
+                 and before.since else now_rfc3339())
+        report = GatewayReport(gateway.address, port, name_uri, gateway.priority, health,
+                               None, min(latencies) if latencies else None, since,
+                               tuple(addresses), reason, message[:1000] if message else None)
+        return report, [*remember, (name_key, report)]
+
+    async def _report(self, uid: str, trunk: EdgeTrunk, generation: int, route: TrunkRoute,
                       samples: dict[tuple[int, str], list[_Sample]]) -> None:
         gateways: list[GatewayReport] = []
-        for destination in sorted(destinations, key=lambda d: (d.bolna_priority, -d.priority)):
-            key = (destination.set_id, destination.uri)
-            found = samples.get(key, [])
-            before = self._last.get(key)
-            health = best([next_health(before.health if before else None, s.listed.flags,
-                                       s.listed.sampled or s.settled) for s in found])
-            latencies = [s.listed.latency_avg for s in found if s.listed.latency_avg]
-            since = (before.since if before is not None and before.health == health
-                     else now_rfc3339())
-            gateways.append(GatewayReport(
-                destination.gateway_address, destination.port, destination.uri,
-                destination.bolna_priority, health,
-                found[0].listed.flags if found else None,
-                round(min(latencies), 2) if latencies else None, since))
+        remember: list[tuple[tuple[int, str], GatewayReport]] = []
+        for _, spec_gateway in sorted(enumerate(route.spec.gateways),
+                                      key=lambda item: (item[1].priority, item[0])):
+            one, keys = self._gateway(route, spec_gateway, samples)
+            gateways.append(one)
+            remember += keys
         report = HealthReport(generation, tuple(gateways), probing_of(trunk))
         previous = self.owner.reports(uid).health
         if previous is not None and _same_health(previous, report):
             return  # latency moves every poll; only health changes are worth a write
-        for destination, gateway in zip(sorted(destinations, key=lambda d: (
-                d.bolna_priority, -d.priority)), gateways, strict=True):
-            key = (destination.set_id, destination.uri)
-            self._last[key] = gateway
-            self._transition(trunk, key, gateway)
+        for key, kept in remember:
+            self._last[key] = kept
+        exported = self._exported.setdefault(route.set_id, set())
+        for gateway in gateways:
+            self._transition(trunk, (route.set_id, gateway.uri), gateway)
+            exported.add(gateway.uri)
             GATEWAY_HEALTHY.labels(trunk.kind.kind, trunk.namespace, trunk.name,
                                    gateway.uri).set(1 if gateway.health == "Healthy" else 0)
         await self.owner.report(uid, health=report)
+
+    def uris(self, set_id: int | None) -> list[str]:
+        """The gateway URIs the poller exported for a set (metric series to remove)."""
+        return sorted(self._exported.get(set_id or 0, ()))
 
     def _transition(self, trunk: EdgeTrunk, key: tuple[int, str], gateway: GatewayReport
                     ) -> None:
@@ -156,7 +220,8 @@ class HealthPoller:
         was = self._settled.get(key)
         if gateway.health == "Unhealthy" and was not in (None, "Unhealthy"):
             self.events(trunk.body, "Warning", "GatewayDown",
-                        f"gateway {gateway.uri} stopped answering OPTIONS")
+                        f"gateway {gateway.uri}: {gateway.message}" if gateway.reason
+                        else f"gateway {gateway.uri} stopped answering OPTIONS")
         elif gateway.health == "Healthy" and was == "Unhealthy":
             self.events(trunk.body, "Normal", "GatewayUp",
                         f"gateway {gateway.uri} answers OPTIONS again")
@@ -173,9 +238,19 @@ class HealthPoller:
             self._last.setdefault(key, gateway)
             if gateway.health in ("Healthy", "Unhealthy"):
                 self._settled.setdefault(key, gateway.health)
+            for address in gateway.addresses or ():
+                self._last.setdefault((set_id, address.uri), GatewayReport(
+                    gateway.gateway_address, gateway.port, address.uri, gateway.priority,
+                    address.health, address.flags, address.latency_ms, address.since))
 
 
 def _same_health(a: HealthReport, b: HealthReport) -> bool:
     return (a.generation == b.generation and a.probing == b.probing
-            and [(g.uri, g.health, g.priority) for g in a.gateways]
-            == [(g.uri, g.health, g.priority) for g in b.gateways])
+            and [_shape(g) for g in a.gateways] == [_shape(g) for g in b.gateways])
+
+
+def _shape(gateway: GatewayReport) -> tuple[object, ...]:
+    """What of a gateway's report is worth a status write (not latency)."""
+    return (gateway.uri, gateway.health, gateway.priority, gateway.reason, gateway.message,
+            None if gateway.addresses is None
+            else tuple((a.uri, a.health) for a in gateway.addresses))

@@ -13,6 +13,10 @@ Loaded only when every replica holds exactly that trunk's lines. A trunk whose l
 not change still gets a report for its new generation (after a verification), so a
 change that does not touch the edge (a phone number) is Ready in a moment.
 
+Gateway names are resolved by ``hostnames.GatewayResolver`` beside this loop, never in
+it: a sync reads the cached answers (waiting, bounded, only for names never looked up
+yet), and a name whose addresses changed asks for a sync.
+
 Replicas come from a ``ReplicaSource``. A sink may be *eventual* (a ConfigMap the pods
 mount shows a write only after the kubelet's next sync): a replica that reads back old
 lists is reloaded again, spaced by ``reload_delta``, until it matches or
@@ -32,7 +36,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..kamailio.discovery import ReplicaSource
-from ..kamailio.render import Destination, EdgeSpec, Rendered, Renderer, TrunkRoute
+from ..kamailio.render import (
+    NO_NAMES,
+    Answer,
+    Destination,
+    EdgeSpec,
+    Rendered,
+    Renderer,
+    TrunkRoute,
+)
 from ..kamailio.rpc import KamailioRpc, RpcError, Unreachable
 from ..kamailio.sink import Sink, TooLarge
 from ..kamailio.verify import address_differences, dispatcher_differences
@@ -42,6 +54,7 @@ from ..model.kinds import SIP_TRUNK, Kind
 from ..reconcile.objects import involved
 from ..reconcile.observations import EdgeReport
 from ..reconcile.status_owner import StatusOwner
+from .hostnames import GatewayResolver
 from .set_ids import assign_set_ids
 
 log = logging.getLogger(__name__)
@@ -92,8 +105,11 @@ class TableSync:
     def __init__(self, sink: Sink, source: ReplicaSource, owner: StatusOwner, *,
                  reload_delta: float = 5.0, debounce: float = 0.5,
                  propagation_timeout: float = 180.0, verify_interval: float = 0.25,
+                 resolver: GatewayResolver | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sink = sink
+        self.resolver = resolver or GatewayResolver()
+        self.resolver.on_change = self.request_sync
         self.verify_interval = verify_interval
         self.source = source
         self.owner = owner
@@ -109,6 +125,7 @@ class TableSync:
         self._rendered = Rendered()
         self._by_set: dict[int, list[Destination]] = {}
         self._set_of: dict[str, int] = {}
+        self._routes: dict[str, TrunkRoute] = {}
         self._replica_urls: tuple[str, ...] | None = None
         self._owed: dict[str, set[str]] = {}
         """Reloads a replica still needs: its lists changed, or it read back old ones."""
@@ -149,6 +166,10 @@ class TableSync:
         """The set ID the last sync used for the trunk."""
         return self._set_of.get(uid)
 
+    def loaded_route(self, uid: str) -> TrunkRoute | None:
+        """The trunk's route as last written: its set, spec and gateway addresses."""
+        return self._routes.get(uid)
+
     def loaded_destinations(self, uid: str) -> list[Destination] | None:
         """The trunk's lines as last written; None before its first sync."""
         set_id = self._set_of.get(uid)
@@ -182,6 +203,14 @@ class TableSync:
         seen) or the timeout: writing before that would take the missing trunks' sets
         out of Kamailio for the time an operator restart takes.
         """
+        refresh = asyncio.create_task(self.resolver.run(), name="gateway-names")
+        try:
+            await self._run(acting, ready, first_sync_timeout, on_synced)
+        finally:
+            refresh.cancel()
+
+    async def _run(self, acting: Callable[[], Awaitable[bool]], ready: Callable[[], bool],
+                   first_sync_timeout: float, on_synced: Callable[[], None]) -> None:
         deadline = self._clock() + first_sync_timeout
         while not ready() and self._clock() < deadline:
             await asyncio.sleep(0.5)
@@ -209,7 +238,10 @@ class TableSync:
         """Render, publish, reload what changed, verify every replica, report per trunk."""
         trunks = dict(self._trunks)
         set_ids = assign_set_ids(trunks, self.owner.set_ids())
-        routes = {uid: TrunkRoute(t.namespace, t.name, set_ids[uid], t.spec, t.kind.edge_tag)
+        answers = await self._gateway_addresses(trunks)
+        routes = {uid: TrunkRoute(t.namespace, t.name, set_ids[uid], t.spec, t.kind.edge_tag,
+                                  {n: answers[n] for n in t.spec.hostnames}
+                                  if t.spec.hostnames else NO_NAMES)
                   for uid, t in trunks.items()}
         for uid, set_id in set_ids.items():
             if self.owner.facts(uid).set_id != set_id:
@@ -225,6 +257,7 @@ class TableSync:
             return
         self._rendered = rendered
         self._set_of = set_ids
+        self._routes = routes
         self._by_set = {}
         for destination in rendered.destinations:
             self._by_set.setdefault(destination.set_id, []).append(destination)
@@ -244,6 +277,15 @@ class TableSync:
             # spacing later.
             again = self._next_read_back() if self.sink.reloads_itself else self.reload_delta
             asyncio.get_running_loop().call_later(again, self._read_back_again)
+
+    async def _gateway_addresses(self, trunks: dict[str, EdgeTrunk]
+                                 ) -> dict[str, Answer | None]:
+        """Every gateway name's cached addresses; names new to the edge are looked up
+        first (bounded by the lookup timeout), so a new trunk is written whole."""
+        names = {name for trunk in trunks.values() for name in trunk.spec.hostnames}
+        self.resolver.retain(names)
+        await self.resolver.settle()
+        return {name: self.resolver.answer(name) for name in names}
 
     def _next_read_back(self) -> float:
         """Seconds to the next read-back while waiting for edge agents: ``verify_interval``

@@ -13,6 +13,15 @@ attrs``. Three choices carry the design:
 - A trunk with a channel limit (CarrierTrunk ``channels``) carries it in every line's
   attrs as ``maxcalls=N``: the edge reads it from the gateway it selected and refuses
   a call over it (``kamailio.cfg``, "Channel limits"). Without one, no ``maxcalls``.
+- A gateway named by a hostname is one line per address the name resolves to, in the
+  gateway's place of the priority order (so a call fails over across a name's addresses
+  before it moves to the next gateway); each line's attrs carry ``host=<name>`` (for
+  TLS: SNI and certificate checks need the name), and its ``duid`` is the gateway's
+  with ``.n`` for the n-th address. The addresses come with the route
+  (``TrunkRoute.resolved``, from ``edge/hostnames.py``): nothing here looks a name up.
+  A name without addresses (not resolved yet, or not resolving) has no line; an address
+  already written for an earlier gateway of the set is not written twice (Kamailio
+  tells entries apart by URI).
 - Every address is checked again here, even though the CRD already refused anything
   but hostnames and IPs: a line with a space, ``#``, ``;`` or a newline would be parsed
   by Kamailio as something else, and a bad dispatcher line is skipped silently. A trunk
@@ -27,8 +36,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
 from typing import NamedTuple
 
 from ..model.cel_library import parse_ip
@@ -46,6 +57,23 @@ _IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 without building an ``ipaddress`` object (at 10,000 gateways that was most of a render)."""
 _PREFIX = re.compile(r"0|[1-9][0-9]?")
 TRANSPORT_SUFFIX = {"udp": "", "tcp": ";transport=tcp", "tls": ";transport=tls"}
+
+
+class Answer(NamedTuple):
+    """What a gateway name stands for now (``edge/hostnames.py`` finds it): its
+    addresses, sorted, IPv4 first; and why it has none, or why those may be old."""
+
+    addresses: tuple[str, ...]
+    error: str | None = None
+
+
+NO_NAMES: Mapping[str, Answer | None] = MappingProxyType({})
+"""``TrunkRoute.resolved`` of a trunk whose gateways are all IP addresses."""
+
+
+def is_hostname(address: str) -> bool:
+    """Whether a gateway address is a name (to be resolved), not an IP address."""
+    return not _IPV4.fullmatch(address) and parse_ip(address) is None
 
 
 @dataclass(frozen=True)
@@ -84,6 +112,12 @@ class EdgeSpec:
     """Calls through each edge replica at once (``maxcalls`` in the attrs); None: no
     limit."""
 
+    @cached_property
+    def hostnames(self) -> tuple[str, ...]:
+        """The gateways' addresses that are names, each once (computed once per spec)."""
+        return tuple(dict.fromkeys(g.address for g in self.gateways
+                                   if is_hostname(g.address)))
+
 
 @dataclass(frozen=True)
 class TrunkRoute:
@@ -95,6 +129,9 @@ class TrunkRoute:
     spec: EdgeSpec
     tag: str = ""
     """The kind's prefix of the key (``model.kinds.Kind.edge_tag``)."""
+    resolved: Mapping[str, Answer | None] = field(default_factory=lambda: NO_NAMES)
+    """Each gateway name's addresses as last looked up (None: not yet); names missing
+    here have no line."""
 
     @property
     def key(self) -> str:
@@ -114,6 +151,8 @@ class Destination(NamedTuple):
     gateway_address: str
     port: int
     bolna_priority: int
+    address: str = ""
+    """The IP address of the URI when the gateway is a name ("" for an IP gateway)."""
 
     def line(self) -> str:
         """The line as Kamailio's list file wants it."""
@@ -204,25 +243,43 @@ def _destinations(route: TrunkRoute) -> list[Destination]:
             raise ValueError(f"channel limit {spec.max_calls} is not positive")
         limit = f"maxcalls={spec.max_calls};"
     ordered = sorted(enumerate(spec.gateways), key=lambda item: (item[1].priority, item[0]))
-    result = []
-    for rank, (index, gateway) in enumerate(ordered):
+    suffix = TRANSPORT_SUFFIX[spec.transport]
+    lines: list[tuple[str, str, str, int, int, str]] = []
+    """(uri, attrs, gateway address, port, Bolna priority, resolved address)"""
+    seen: set[str] = set()
+    for index, gateway in ordered:
         address = gateway.address
-        host = address
-        if not _IPV4.fullmatch(address):
-            parsed = parse_ip(address)
-            if parsed is None and not _SAFE_HOST.fullmatch(address):
-                raise ValueError(f"{gateway.field} {address!r} is not a hostname or IP "
-                                 "address")
-            if isinstance(parsed, ipaddress.IPv6Address):
-                host = f"[{parsed.compressed}]"
         port = gateway.port
         if not 1 <= port <= 65535:
             raise ValueError(f"{gateway.field}: port {port} is not a port")
-        uri = f"sip:{host}:{port}{TRANSPORT_SUFFIX[spec.transport]}"
-        attrs = f"duid={route.set_id}-{index};{limit}trunk={route.key}"
-        result.append(Destination(route.set_id, uri, flags, len(ordered) - rank, attrs,
-                                  address, port, gateway.priority))
-    return result
+        host = address
+        if not _IPV4.fullmatch(address):
+            parsed = parse_ip(address)
+            if parsed is None:
+                if not _SAFE_HOST.fullmatch(address):
+                    raise ValueError(f"{gateway.field} {address!r} is not a hostname or "
+                                     "IP address")
+                answer = route.resolved.get(address)
+                for n, resolved in enumerate(answer.addresses if answer else ()):
+                    uri = f"sip:{sip_host(resolved)}:{port}{suffix}"
+                    if uri not in seen:
+                        seen.add(uri)
+                        lines.append((uri, f"duid={route.set_id}-{index}.{n};{limit}trunk="
+                                           f"{route.key};host={address}", address, port,
+                                      gateway.priority, resolved))
+                continue
+            if isinstance(parsed, ipaddress.IPv6Address):
+                host = f"[{parsed.compressed}]"
+        uri = f"sip:{host}:{port}{suffix}"
+        if uri in seen:
+            continue  # a name of an earlier gateway resolved to this very address
+        seen.add(uri)
+        lines.append((uri, f"duid={route.set_id}-{index};{limit}trunk={route.key}", address,
+                      port, gateway.priority, ""))
+    total = len(lines)
+    return [Destination(route.set_id, uri, flags, total - rank, attrs, address, port,
+                        priority, resolved)
+            for rank, (uri, attrs, address, port, priority, resolved) in enumerate(lines)]
 
 
 def addresses(route: TrunkRoute) -> list[AddressEntry]:
@@ -276,23 +333,27 @@ class Renderer:
     only the changed trunks cost anything."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[int, EdgeSpec, RenderedTrunk]] = {}
+        self._cache: dict[str, tuple[int, EdgeSpec, Mapping[str, Answer | None],
+                                     RenderedTrunk]] = {}
 
     def render(self, routes: Iterable[TrunkRoute]) -> Rendered:
-        """As ``render``, reusing the lines and text of unchanged trunks."""
+        """As ``render``, reusing the lines and text of unchanged trunks (same spec
+        object, set ID and gateway addresses)."""
         rendered = Rendered()
-        fresh: dict[str, tuple[int, EdgeSpec, RenderedTrunk]] = {}
+        fresh: dict[str, tuple[int, EdgeSpec, Mapping[str, Answer | None],
+                               RenderedTrunk]] = {}
         for route in sorted(routes, key=lambda r: r.set_id):
             cached = self._cache.get(route.key)
-            if cached is not None and cached[0] == route.set_id and cached[1] is route.spec:
-                trunk = cached[2]
+            if (cached is not None and cached[0] == route.set_id and cached[1] is route.spec
+                    and (cached[2] is route.resolved or cached[2] == route.resolved)):
+                trunk = cached[3]
             else:
                 try:
                     trunk = RenderedTrunk.of(route)
                 except ValueError as error:
                     rendered.refused[route.key] = str(error)
                     continue
-            fresh[route.key] = (route.set_id, route.spec, trunk)
+            fresh[route.key] = (route.set_id, route.spec, route.resolved, trunk)
             rendered.add(trunk)
         self._cache = fresh
         return rendered

@@ -58,12 +58,29 @@ class DispatcherStatus(_Observed):
                            "stable for the life of the object."))
 
 
+class GatewayAddressStatus(_Observed):
+    """One address of a gateway named by a hostname, as Kamailio sees it."""
+
+    address: str = Field(description="An IP address the gateway's name resolves to.")
+    uri: str = Field(description="The SIP URI written to Kamailio for it.")
+    health: GatewayHealth = Field(
+        description=("Healthy (answers OPTIONS), Unhealthy (stopped answering), Probing, "
+                     "NotProbed, Disabled or Unknown, as for a gateway."))
+    flags: str | None = Field(default=None, description="Kamailio's flags, e.g. AP.")
+    latencyMs: float | None = Field(  # noqa: N815
+        default=None, description="Average OPTIONS round trip in milliseconds.")
+    lastTransitionTime: datetime | None = Field(  # noqa: N815
+        default=None, description="When health last changed.")
+
+
 class GatewayStatus(_Observed):
     """One gateway as Kamailio sees it."""
 
     gatewayAddress: str = Field(description="The gateway's address from spec.")  # noqa: N815
     port: int = Field(description="The effective port.")
-    uri: str | None = Field(default=None, description="The SIP URI written to Kamailio.")
+    uri: str | None = Field(default=None, description=(
+        "The SIP URI written to Kamailio; for a gateway named by a hostname, the name's "
+        "URI (Kamailio holds one URI per address, under addresses)."))
     priority: int = Field(description="The priority from spec (1 is tried first).")
     health: GatewayHealth = Field(
         description=("Healthy (answers OPTIONS), Unhealthy (stopped answering), Probing "
@@ -74,6 +91,18 @@ class GatewayStatus(_Observed):
         default=None, description="Average OPTIONS round trip in milliseconds.")
     lastTransitionTime: datetime | None = Field(  # noqa: N815
         default=None, description="When health last changed.")
+    reason: str | None = Field(
+        default=None, max_length=64,
+        description=("Why the gateway has this health when Kamailio's probes do not say: "
+                     "DNS (its name does not resolve, or cannot be looked up)."))
+    message: str | None = Field(
+        default=None, max_length=1024, description="The reason in a sentence.")
+    addresses: list[GatewayAddressStatus] | None = Field(
+        default=None,
+        description=("For a gateway named by a hostname: every address the name resolves "
+                     "to (A and AAAA, looked up again as their TTL runs out), each probed "
+                     "and tried in turn (one Kamailio destination each); the gateway is "
+                     "Healthy while one answers. Absent for a gateway given as an IP."))
 
 
 class TrunkStatus(_Observed):

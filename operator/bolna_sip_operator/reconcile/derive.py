@@ -115,22 +115,38 @@ def _gateways(generation: int, health: HealthReport | None) -> Verdict:
         return Verdict("GatewaysHealthy", "True", "TrunkInactive",
                        "the trunk is inactive; its gateways are disabled", gen)
     healthy, unhealthy, total = gateway_counts(health)
+    notes = _dns_and_address_notes(health)
     if total == 0:
         return Verdict("GatewaysHealthy", "True", "NoGateways",
                        "the trunk has no gateways (inbound only): nothing to probe", gen)
     if healthy == total:
         return Verdict("GatewaysHealthy", "True", "AllHealthy",
-                       f"{healthy}/{total} gateways answer OPTIONS", gen)
+                       f"{healthy}/{total} gateways answer OPTIONS{notes}", gen)
     if unhealthy and not healthy and unhealthy == total:
         return Verdict("GatewaysHealthy", "False", "AllUnhealthy",
-                       f"0/{total} gateways answer OPTIONS", gen)
+                       f"0/{total} gateways answer OPTIONS{notes}", gen)
     if unhealthy:
-        down = ", ".join(g.uri for g in health.gateways if g.health == "Unhealthy")
+        down = ", ".join(g.uri for g in health.gateways
+                         if g.health == "Unhealthy" and g.reason != "DNS")
+        down = f"; not answering: {down}" if down else ""
         return Verdict("GatewaysHealthy", "False", "SomeUnhealthy",
-                       f"{healthy}/{total} gateways answer OPTIONS; not answering: {down}",
-                       gen)
+                       f"{healthy}/{total} gateways answer OPTIONS{down}{notes}", gen)
     return Verdict("GatewaysHealthy", "Unknown", "Probing",
-                   f"{healthy}/{total} gateways confirmed so far; Kamailio is probing", gen)
+                   f"{healthy}/{total} gateways confirmed so far; Kamailio is probing{notes}",
+                   gen)
+
+
+def _dns_and_address_notes(health: HealthReport) -> str:
+    """What the gateway count leaves out: names that do not resolve (or whose lookups
+    fail), and addresses of a name that do not answer while another one does."""
+    notes = [g.message for g in health.gateways if g.reason == "DNS" and g.message]
+    for gateway in health.gateways:
+        down = [a.address for a in gateway.addresses or () if a.health == "Unhealthy"]
+        if down and gateway.health != "Unhealthy":
+            notes.append(f"{gateway.gateway_address}: {len(down)} of "
+                         f"{len(gateway.addresses or ())} addresses not answering "
+                         f"({', '.join(down)})")
+    return "".join(f"; {note}" for note in notes)
 
 
 # ---- Ready, Reconciling, Stalled ---------------------------------------------------------

@@ -18,11 +18,12 @@ operator wrote (``reports_from_status``), so a restart does not flip Ready.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
 from ..kamailio.health import Health
 from ..model.carrier_status import CarrierTrunkStatus
-from ..model.status import Condition, GatewayStatus, SipTrunkStatus
+from ..model.status import Condition, GatewayAddressStatus, GatewayStatus, SipTrunkStatus
 
 BolnaState = Literal["Synced", "Retrying", "Stalled"]
 EdgeState = Literal["Loaded", "Pending", "Unreachable", "NoReplicas", "Refused"]
@@ -56,8 +57,32 @@ class EdgeReport:
 
 
 @dataclass(frozen=True)
+class AddressReport:
+    """One address of a gateway named by a hostname: one dispatcher line."""
+
+    address: str
+    uri: str
+    health: Health
+    flags: str | None = None
+    latency_ms: float | None = None
+    since: str | None = None
+
+    def to_status(self) -> GatewayAddressStatus:
+        """The status entry."""
+        return GatewayAddressStatus.model_validate({
+            "address": self.address, "uri": self.uri, "health": self.health,
+            "flags": self.flags, "latencyMs": self.latency_ms,
+            "lastTransitionTime": self.since})
+
+
+@dataclass(frozen=True)
 class GatewayReport:
-    """One gateway as the SIP edge sees it."""
+    """One gateway as the SIP edge sees it.
+
+    A gateway named by a hostname has one ``AddressReport`` per address the name
+    resolves to; its own health is the best of theirs (a call reaches it while one
+    address answers), or ``Unhealthy`` with reason ``DNS`` when the name has no address.
+    """
 
     gateway_address: str
     port: int
@@ -68,13 +93,22 @@ class GatewayReport:
     latency_ms: float | None = None
     since: str | None = None
     """When ``health`` last changed (RFC 3339)."""
+    addresses: tuple[AddressReport, ...] | None = None
+    """None for a gateway given as an IP address."""
+    reason: str | None = None
+    """Why the health is what it is, when Kamailio's flags do not say: ``DNS``."""
+    message: str | None = None
 
     def to_status(self) -> GatewayStatus:
         """The status entry."""
         return GatewayStatus.model_validate({
             "gatewayAddress": self.gateway_address, "port": self.port, "uri": self.uri,
             "priority": self.priority, "health": self.health, "flags": self.flags,
-            "latencyMs": self.latency_ms, "lastTransitionTime": self.since})
+            "latencyMs": self.latency_ms, "lastTransitionTime": self.since,
+            "reason": self.reason, "message": self.message,
+            "addresses": None if self.addresses is None
+            else [a.to_status().model_dump(mode="json", exclude_none=True)
+                  for a in self.addresses]})
 
 
 @dataclass(frozen=True)
@@ -143,8 +177,15 @@ def reports_from_status(status: SipTrunkStatus | CarrierTrunkStatus) -> Reports:
                             else "Inactive" if healthy.reason == "TrunkInactive" else "On")
         health = HealthReport(healthy.observedGeneration, tuple(
             GatewayReport(g.gatewayAddress, g.port, g.uri or "", g.priority, g.health,
-                          g.flags, g.latencyMs,
-                          g.lastTransitionTime.strftime("%Y-%m-%dT%H:%M:%SZ")
-                          if g.lastTransitionTime else None)
+                          g.flags, g.latencyMs, _rfc3339(g.lastTransitionTime),
+                          None if g.addresses is None else tuple(
+                              AddressReport(a.address, a.uri, a.health, a.flags,
+                                            a.latencyMs, _rfc3339(a.lastTransitionTime))
+                              for a in g.addresses),
+                          g.reason, g.message)
             for g in status.gateways), probing)
     return Reports(bolna=bolna, edge=edge, health=health)
+
+
+def _rfc3339(when: datetime | None) -> str | None:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None

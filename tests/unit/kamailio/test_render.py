@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from hypothesis import given
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 from bolna_sip_operator.edge.views import carrier_edge, siptrunk_edge
 from bolna_sip_operator.kamailio.render import (
     HEADER,
+    Answer,
+    EdgeSpec,
     Renderer,
     TrunkRoute,
     render,
@@ -18,10 +21,20 @@ from bolna_sip_operator.model.carrier_spec import CarrierTrunkSpec
 from bolna_sip_operator.model.spec import Gateway, SipTrunkSpec
 from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC
 
+TWILIO = "your-trunk.pstn.twilio.com"
+
+
+def _dns(spec: EdgeSpec, answers: dict[str, tuple[str, ...]] | None = None
+         ) -> dict[str, Answer | None]:
+    """Each gateway name's addresses: as given, else one of 192.0.2.0/24 per name."""
+    given = answers or {}
+    return {name: Answer(given.get(name, (f"192.0.2.{n + 1}",)))
+            for n, name in enumerate(spec.hostnames)}
+
 
 def _route(set_id: int, name: str = "trunk", **changes: Any) -> TrunkRoute:
-    spec = SipTrunkSpec.model_validate({**USERPASS_SPEC, **changes})
-    return TrunkRoute("telephony", name, set_id, siptrunk_edge(spec))
+    spec = siptrunk_edge(SipTrunkSpec.model_validate({**USERPASS_SPEC, **changes}))
+    return TrunkRoute("telephony", name, set_id, spec, resolved=_dns(spec))
 
 
 def test_one_set_per_trunk_with_bolna_priority_inverted_and_distinct() -> None:
@@ -29,10 +42,37 @@ def test_one_set_per_trunk_with_bolna_priority_inverted_and_distinct() -> None:
         {"gatewayAddress": "b.example.com", "priority": 2},
         {"gatewayAddress": "a.example.com", "priority": 1},
         {"gatewayAddress": "c.example.com", "priority": 2, "port": 5080}])
+    # b is 192.0.2.1, a 192.0.2.2, c 192.0.2.3: a line per address, in Bolna's order.
     assert render([route]).dispatcher_text == HEADER + (
-        "3 sip:a.example.com:5060 8 3 duid=3-1;trunk=telephony/trunk\n"
-        "3 sip:b.example.com:5060 8 2 duid=3-0;trunk=telephony/trunk\n"
-        "3 sip:c.example.com:5080 8 1 duid=3-2;trunk=telephony/trunk\n")
+        "3 sip:192.0.2.2:5060 8 3 duid=3-1.0;trunk=telephony/trunk;host=a.example.com\n"
+        "3 sip:192.0.2.1:5060 8 2 duid=3-0.0;trunk=telephony/trunk;host=b.example.com\n"
+        "3 sip:192.0.2.3:5080 8 1 duid=3-2.0;trunk=telephony/trunk;host=c.example.com\n")
+
+
+def test_every_address_of_a_name_is_a_line_in_the_gateways_place() -> None:
+    """A name's addresses fail over within its priority: all of them before the next
+    gateway; IPv4 first; an address already written is not written twice; a name
+    without addresses has no line, and the other gateways stay."""
+    spec = siptrunk_edge(SipTrunkSpec.model_validate({**USERPASS_SPEC, "gateways": [
+        {"gatewayAddress": "backup.example.com", "priority": 2},
+        {"gatewayAddress": "edge.example.com", "priority": 1},
+        {"gatewayAddress": "198.51.100.7", "priority": 3},
+        {"gatewayAddress": "gone.example.com", "priority": 4}]}))
+    route = TrunkRoute("ns", "t", 4, spec, resolved={
+        "edge.example.com": Answer(("198.51.100.1", "198.51.100.2", "2001:db8::1")),
+        "backup.example.com": Answer(("198.51.100.2", "198.51.100.3")),
+        "gone.example.com": Answer((), "does not resolve (NXDOMAIN)")})
+    assert render([route]).dispatcher_text.splitlines()[1:] == [
+        "4 sip:198.51.100.1:5060 8 5 duid=4-1.0;trunk=ns/t;host=edge.example.com",
+        "4 sip:198.51.100.2:5060 8 4 duid=4-1.1;trunk=ns/t;host=edge.example.com",
+        "4 sip:[2001:db8::1]:5060 8 3 duid=4-1.2;trunk=ns/t;host=edge.example.com",
+        "4 sip:198.51.100.3:5060 8 2 duid=4-0.1;trunk=ns/t;host=backup.example.com",
+        "4 sip:198.51.100.7:5060 8 1 duid=4-2;trunk=ns/t",
+    ]
+    # Not looked up yet: no line for the name; the render never looks anything up.
+    pending = TrunkRoute("ns", "t", 4, spec, resolved={})
+    assert [line.split()[1] for line in render([pending]).dispatcher_text.splitlines()[1:]
+            ] == ["sip:198.51.100.7:5060"]
 
 
 def test_transport_port_ipv6_probing_and_active_shape_each_line() -> None:
@@ -45,7 +85,7 @@ def test_transport_port_ipv6_probing_and_active_shape_each_line() -> None:
     assert lines == [
         "1 sip:[2001:db8::10]:5061;transport=tls 8 1 duid=1-0;trunk=telephony/tls",
         "2 sip:203.0.113.5:5060;transport=tcp 0 1 duid=2-0;trunk=telephony/tcp",
-        "4 sip:your-trunk.pstn.twilio.com:5060 4 1 duid=4-0;trunk=telephony/paused",
+        f"4 sip:192.0.2.1:5060 4 1 duid=4-0.0;trunk=telephony/paused;host={TWILIO}",
     ]
 
 
@@ -54,11 +94,14 @@ def test_a_carrier_trunks_channels_are_every_lines_call_limit() -> None:
     limit), before the trunk tag; a SipTrunk has no limit."""
     spec = CarrierTrunkSpec.model_validate({"channels": 25, "gateways": [
         {"host": "sip.telnyx.com"}, {"host": "sip.telnyx.eu", "priority": 2}]})
-    route = TrunkRoute("voice", "telnyx", 5, carrier_edge(spec), tag="ctrunk:")
+    edge = carrier_edge(spec)
+    route = TrunkRoute("voice", "telnyx", 5, edge, tag="ctrunk:", resolved=_dns(edge))
     assert render([route, _route(6)]).dispatcher_text.splitlines()[1:] == [
-        "5 sip:sip.telnyx.com:5060 8 2 duid=5-0;maxcalls=25;trunk=ctrunk:voice/telnyx",
-        "5 sip:sip.telnyx.eu:5060 8 1 duid=5-1;maxcalls=25;trunk=ctrunk:voice/telnyx",
-        "6 sip:your-trunk.pstn.twilio.com:5060 8 1 duid=6-0;trunk=telephony/trunk",
+        "5 sip:192.0.2.1:5060 8 2 duid=5-0.0;maxcalls=25;trunk=ctrunk:voice/telnyx;"
+        "host=sip.telnyx.com",
+        "5 sip:192.0.2.2:5060 8 1 duid=5-1.0;maxcalls=25;trunk=ctrunk:voice/telnyx;"
+        "host=sip.telnyx.eu",
+        f"6 sip:192.0.2.1:5060 8 1 duid=6-0.0;trunk=telephony/trunk;host={TWILIO}",
     ]
 
 
@@ -106,10 +149,16 @@ def test_every_valid_trunk_renders_five_clean_fields_per_line(
                                             "qualifyFrequency": qualify})
     except ValueError:
         return  # e.g. two addresses equal after lower-casing: the CRD refuses those too
-    rendered = render([TrunkRoute("ns", "t", 9, siptrunk_edge(spec))])
+    edge = siptrunk_edge(spec)
+    resolved = _dns(edge)
+    rendered = render([TrunkRoute("ns", "t", 9, edge, resolved=resolved)])
     assert not rendered.refused
     lines = rendered.dispatcher_text.splitlines()[1:]
-    assert len(lines) == len(gateways)
+    hosts = {g.address: g.address for g in edge.gateways} | {
+        name: answer.addresses[0] for name, answer in resolved.items() if answer}
+    # One line per URI: a name whose address is also an IP gateway's is written once.
+    assert len(lines) == len({(ipaddress.ip_address(hosts[g.address]), g.port)
+                              for g in edge.gateways})
     for line in lines:
         fields = line.split(" ")
         assert len(fields) == 5 and all(fields) and "#" not in line
