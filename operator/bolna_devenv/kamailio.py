@@ -153,6 +153,7 @@ class Kamailio(Managed):
         log_file: Kamailio's stderr; every start appends to it after a marker line.
         sip_port: SIP port on 127.0.0.1, UDP and TCP (0 until started).
         rpc_port: JSON-RPC HTTP port on 127.0.0.1 (0 until started).
+        tls_port: SIP over TLS port on 127.0.0.1 with ``tls_config`` (else 0).
     """
 
     workdir: Path
@@ -162,6 +163,7 @@ class Kamailio(Managed):
     log_file: Path
     sip_port: int
     rpc_port: int
+    tls_port: int
 
     def __init__(
         self,
@@ -181,6 +183,7 @@ class Kamailio(Managed):
         pkg_mb: int = 8,
         trusted_networks: str | None = None,
         extra_defines: Mapping[str, str | int] | None = None,
+        tls_config: Path | None = None,
         binary: Path | None = None,
         timeout: float = 20.0,
         stop_grace: float = 5.0,
@@ -209,6 +212,9 @@ class Kamailio(Managed):
                 commas, e.g. ``"127.0.0.1/32"``; default the config's own (loopback).
             extra_defines: more ``-A NAME=value`` defines; string values must carry
                 their own double quotes, as in Kamailio's ``-A 'NAME="value"'``.
+            tls_config: the tls module's profiles (tls.cfg): TLS on (``WITH_TLS``), with
+                a TLS listener on a free port (:attr:`tls_port`); needs Debian's
+                kamailio-tls-modules.
             binary: the kamailio binary; default :func:`find_kamailio`.
             timeout: seconds :meth:`start` waits for JSON-RPC to answer.
             stop_grace: seconds :meth:`stop` waits after SIGTERM before SIGKILL.
@@ -260,6 +266,8 @@ class Kamailio(Managed):
         self.pkg_mb = pkg_mb
         self.trusted_networks = trusted_networks
         self.extra_defines = dict(extra_defines or {})
+        self.tls_config = Path(tls_config).resolve() if tls_config is not None else None
+        self.tls_port = 0
         self.timeout = timeout
         self.stop_grace = stop_grace
         self.die_with_parent = die_with_parent
@@ -306,6 +314,9 @@ class Kamailio(Managed):
             "WORKERS": self.workers,
             **({"TRUSTED_NETWORKS": _quoted(self.trusted_networks)}
                if self.trusted_networks is not None else {}),
+            **({"WITH_TLS": 1, "SIP_TLS_PORT": self.tls_port,
+                "TLS_CONFIG": _quoted(self.tls_config)} if self.tls_config is not None
+               else {}),
             **self.extra_defines,
         }
         argv = [
@@ -352,6 +363,8 @@ class Kamailio(Managed):
             for attempt in range(1, _PORT_ATTEMPTS + 1):
                 if not keep_ports:
                     self.sip_port, self.rpc_port = _free_sip_and_rpc_ports()
+                    if self.tls_config is not None:
+                        self.tls_port = _free_tcp_port(self.sip_port, self.rpc_port)
                 try:
                     self._start_once()
                     return
@@ -596,6 +609,17 @@ def _free_sip_and_rpc_ports() -> tuple[int, int]:
                 rpc.bind((LOOPBACK, 0))
                 return port, int(rpc.getsockname()[1])
     raise KamailioError("found no port free for both UDP and TCP on 127.0.0.1")
+
+
+def _free_tcp_port(*taken: int) -> int:
+    """A TCP port free on 127.0.0.1 other than ``taken`` (the TLS listener)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((LOOPBACK, 0))
+            port = int(tcp.getsockname()[1])
+        if port not in taken:
+            return port
+    raise KamailioError("found no free TCP port on 127.0.0.1")
 
 
 def _write_atomically(path: Path, text: str) -> None:

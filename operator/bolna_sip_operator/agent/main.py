@@ -12,15 +12,17 @@ import asyncio
 import json
 import logging
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
 from .. import __version__
-from ..kamailio.rpc import KamailioRpc
+from ..kamailio.rpc import KamailioRpc, RpcError, Unreachable
 from ..kube_api import KubeApi
 from .follow import Incomplete, ListsFollower
 from .loader import Loader
 from .settings import EdgeAgentSettings
+from .tls import TlsProber, TlsWatcher, check_files
 
 log = logging.getLogger("bolna_sip_operator.edge_agent")
 
@@ -84,12 +86,15 @@ async def _serve(follower: ListsFollower, loader: Loader, settings: EdgeAgentSet
             if not await loader.reload_owed():
                 loop.call_later(RELOAD_RETRY, owed.set)
 
+    tasks = [asyncio.create_task(follow(), name="follow"),
+             asyncio.create_task(reload(), name="reload")]
+    if settings.tls_config is not None and loader.rpc is not None:
+        tasks.append(asyncio.create_task(
+            _tls(settings.tls_config, loader.rpc, settings), name="tls"))
     runner = await _health_server(loader, settings) if settings.health_port else None
     log.info("edge agent %s: following ConfigMap %s into %s; Kamailio at %s",
              __version__, settings.lists_configmap, settings.directory,
              settings.kamailio_rpc)
-    tasks = [asyncio.create_task(follow(), name="follow"),
-             asyncio.create_task(reload(), name="reload")]
     stop = asyncio.create_task(stopping.wait())
     done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
     for task in (*tasks, stop):
@@ -103,6 +108,27 @@ async def _serve(follower: ListsFollower, loader: Loader, settings: EdgeAgentSet
             return 1
     log.info("edge agent stopped")
     return 0
+
+
+async def _tls(tls_config: Path, rpc: KamailioRpc, settings: EdgeAgentSettings) -> None:
+    """Reload changed TLS files; handshake with the TLS gateways (``agent/tls.py``)."""
+    watcher = TlsWatcher(tls_config, rpc)
+    prober = TlsProber(tls_config, rpc)
+    for problem in check_files(tls_config):
+        log.error("TLS: %s (fix the Secret; Kamailio keeps what it loaded)", problem)
+    loop = asyncio.get_running_loop()
+    next_probe = loop.time()
+    while True:
+        if await watcher.check():
+            next_probe = loop.time()  # new certificates: find out at once what they do
+        if loop.time() >= next_probe:
+            try:
+                await prober.probe_all()
+            except (Unreachable, RpcError) as error:
+                log.debug("TLS probes: Kamailio did not answer (%s)", error)
+            next_probe = loop.time() + settings.tls_probe_interval
+        await asyncio.sleep(min(settings.tls_watch_interval,
+                                max(0.0, next_probe - loop.time())))
 
 
 async def _health_server(loader: Loader, settings: EdgeAgentSettings) -> web.AppRunner:

@@ -47,6 +47,21 @@ class EdgeAgentSettings(BaseModel):
         default=5.0, ge=0, json_schema_extra=_cli(KAMAILIO, "SECONDS"),
         description=("Kamailio's reload_delta: a reload sooner than this after the last "
                      "one is refused, and is sent again once it has passed."))
+    tls_config: Path | None = Field(
+        default=None, json_schema_extra=_cli(KAMAILIO, "FILE"),
+        description=("Kamailio's TLS profiles (its TLS_CONFIG, tls.cfg). Given: the files "
+                     "it names are watched and Kamailio reloads them (tls.reload) when one "
+                     "changes, and every TLS gateway gets a handshake of the agent's own, "
+                     "whose failure (a certificate that fails verification, a refused "
+                     "client certificate) is written into Kamailio's htable tlsfail for "
+                     "the operator's status."))
+    tls_watch_interval: float = Field(
+        default=5.0, gt=0, json_schema_extra=_cli(KAMAILIO, "SECONDS"),
+        description="Seconds between two looks at the TLS files (with --tls-config).")
+    tls_probe_interval: float = Field(
+        default=60.0, gt=0, json_schema_extra=_cli(KAMAILIO, "SECONDS"),
+        description=("Seconds between two rounds of handshakes with the TLS gateways (with "
+                     "--tls-config); also right after a reload of the TLS files."))
     once: bool = Field(
         default=False, json_schema_extra=_cli(LISTS),
         description=("Write the current lists and exit (an init container, or a look at "

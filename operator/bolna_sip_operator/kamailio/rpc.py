@@ -154,6 +154,28 @@ def parse_dispatcher_list(result: Any) -> list[ListedDestination]:
     return listed
 
 
+async def tls_failures(rpc: KamailioRpc) -> dict[str, str] | None:
+    """The edge agent's TLS verdicts held by a replica (URI -> reason): ``htable.dump
+    tlsfail`` (``agent/tls.py``). None from a Kamailio without that table (a config of
+    its own)."""
+    try:
+        result = await rpc.call("htable.dump", "tlsfail")
+    except RpcError:
+        return None
+    return parse_tls_failures(result)
+
+
+def parse_tls_failures(result: Any) -> dict[str, str]:
+    """``htable.dump``'s ``[{"entry": n, "size": k, "slot": [{"name": .., "value": ..}]}]``
+    as name -> value."""
+    found: dict[str, str] = {}
+    for entry in result if isinstance(result, list) else ():
+        for item in (entry.get("slot") or ()) if isinstance(entry, dict) else ():
+            if isinstance(item, dict) and item.get("name") is not None:
+                found[str(item["name"])] = str(item.get("value", ""))
+    return found
+
+
 def parse_address_dump(result: Any) -> list[tuple[int, str, int]]:
     """Entries of ``permissions.addressDump`` and ``subnetDump`` as (group, ip, mask).
 
