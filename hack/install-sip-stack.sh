@@ -3,7 +3,7 @@
 # Idempotent; see --help.
 set -euo pipefail
 
-PACKAGES=(kamailio sip-tester dnsmasq-base)
+PACKAGES=(kamailio kamailio-tls-modules sip-tester dnsmasq-base)
 
 usage() {
   cat <<USAGE
@@ -12,6 +12,9 @@ Usage: hack/install-sip-stack.sh [--help]
 Installs the real SIP parts the integration tests start on loopback:
   kamailio     the SIP edge (Debian bookworm ships 5.6.3); every module the
                project's deploy/kamailio/kamailio.cfg loads is in this package
+  kamailio-tls-modules
+               tls.so: the edge's TLS towards carriers (WITH_TLS) and the TLS
+               carrier of the tests (tests/integration/tls/carrier.cfg)
   sip-tester   sipp, which plays the SIP gateways and places test calls
   dnsmasq-base dnsmasq alone (no service): a DNS server on loopback that serves
                the gateway names of the hostname tests (the machine may have no
