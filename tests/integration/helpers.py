@@ -16,6 +16,7 @@ from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.kube_client import admin_api_client
 from bolna_devenv.operator_process import OperatorProcess
 from bolna_emulator.process import EmulatorProcess
+from bolna_sip_operator.reconcile.drift import ROUND_DONE
 from bolna_sip_operator.reconcile.status_owner import StatusOwner
 from tests.corpus import IP_BASED_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
@@ -121,6 +122,17 @@ class MemoryStatuses:
         return {key: next((c["reason"] for c in s.get("conditions", [])
                            if c["type"] == "DispatcherSynced"), "")
                 for key, s in self.by_name.items()}
+
+
+def after_drift_rounds(operator: OperatorProcess, rounds: int = 2,
+                       timeout: float = 120.0) -> None:
+    """Return once the operator's drift loop has finished ``rounds`` more rounds (its
+    DEBUG line ``ROUND_DONE``): the signal after which "nothing happened" may be
+    asserted, never a bare sleep. Every round looked at every trunk, and the work a
+    round queued had at least one more round's time to run."""
+    start = operator.log().count(ROUND_DONE)
+    wait_for(f"{rounds} more drift round(s) of the operator", lambda: (
+        operator.log().count(ROUND_DONE) >= start + rounds), timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +30,13 @@ from bolna_emulator.process import EmulatorProcess
 from tests.bolna_schemas import logged_request_problems, operation
 from tests.corpus import IP_BASED_SPEC, USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
-from tests.integration.helpers import condition, exists, running_operator, wait_for
+from tests.integration.helpers import (
+    after_drift_rounds,
+    condition,
+    exists,
+    running_operator,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -323,7 +328,7 @@ def test_a_create_only_field_that_differs_is_never_patched(
     wait_for("the operator to report on the adopted trunk", lambda: (
         lambda t: condition(t, "Synced").get("observedGeneration")
         == t["metadata"]["generation"])(trunks.get(namespace, "adopted")), timeout=60)
-    time.sleep(DRIFT_INTERVAL * 2.5)  # drift checks come and go: none may PATCH them
+    after_drift_rounds(operator)  # drift checks come and go: none may PATCH them
     _checked(emulator, since, mine.seqs)
     with pytest.raises(client.ApiException) as refused:
         trunks.patch(namespace, "adopted", {"spec": {"rtpSymmetric": False}})

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.corpus import USERPASS_SPEC, manifest
 from tests.gitops import judge
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import (
+    after_drift_rounds,
     condition,
     exists,
     running_operator,
@@ -275,7 +275,7 @@ def test_a_name_taken_in_bolna_stalls_without_a_retry_storm(
     assert "sip.bolna.ai/trunk-id" in condition(trunk, "Stalled")["message"]
     assert condition(trunk, "Ready")["status"] == "False"
     posts_before = _posts(emulator)
-    time.sleep(DRIFT_INTERVAL * 2.5)
+    after_drift_rounds(operator)
     assert _posts(emulator) == posts_before, "a permanent error was retried"
 
 

@@ -4,6 +4,7 @@ operator, apiserver and Bolna emulator: each test failed before the fix."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from bolna_emulator.store import password_digest
 from tests.corpus import USERPASS_SPEC, manifest
 from tests.integration.apiserver import Trunks, create_namespace
 from tests.integration.helpers import (
+    after_drift_rounds,
     condition,
     exists,
     running_operator,
@@ -326,8 +328,15 @@ def test_a_restart_reads_one_list_per_account_and_an_outage_is_not_hammered(
         _bolna_id(trunks, namespace, f"restart-{index}")
     operator.stop()
     since = len(emulator.requests())
+    logged = len(operator.log())
     operator.start()
-    time.sleep(4)  # resume of every trunk (the drift interval here is 5 s)
+    # The signal: Kopf has resumed every trunk the new process listed at its start, and
+    # a drift round has gone by after that.
+    listed = wait_for("the restarted operator's start", lambda: re.search(
+        r"(\d+) trunk\(s\) in the namespaces watched", operator.log()[logged:]))
+    wait_for("every trunk resumed", lambda: operator.log()[logged:].count(
+        "Resuming is processed") >= int(listed[1]), timeout=60)
+    after_drift_rounds(operator, 1)
     after = emulator.requests(since=since)
     by_id = [r for r in after if r["method"] == "GET" and r["route"].endswith("{trunk_id}")]
     lists = [r for r in after if r["method"] == "GET" and r["route"].endswith("/trunks")]
