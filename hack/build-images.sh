@@ -10,7 +10,9 @@ RECIPE=v1
 
 # The Debian packages of each image's base (hack/build-rootfs.sh).
 OPERATOR_PACKAGES=(python3 python3-venv ca-certificates netbase)
-KAMAILIO_PACKAGES=(kamailio netbase)
+# kamailio-tls-modules: tls.so (TLS towards carriers, kamailio.cfg's WITH_TLS);
+# ca-certificates: the system CA bundle that gateways' certificates are verified against.
+KAMAILIO_PACKAGES=(kamailio kamailio-tls-modules ca-certificates netbase)
 SIPP_PACKAGES=(sip-tester netbase)
 
 usage() {

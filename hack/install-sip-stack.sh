@@ -20,7 +20,7 @@ Installs the real SIP parts the integration tests start on loopback:
                the gateway names of the hostname tests (the machine may have no
                resolver of its own)
 
-Idempotent: when all three packages are already installed the script
+Idempotent: when every package is already installed the script
 does nothing. Otherwise it runs 'apt-get update' only if apt does not know the
 packages yet, then 'apt-get install -y --no-install-recommends'.
 
