@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..kamailio.health import Health, gateway_health
 from ..kamailio.render import TRANSPORT_SUFFIX, EdgeGateway, TrunkRoute, is_hostname, sip_host
-from ..kamailio.rpc import ListedDestination, RpcError, Unreachable
+from ..kamailio.rpc import KamailioRpc, ListedDestination, RpcError, Unreachable, tls_failures
 from ..metrics import GATEWAY_HEALTHY
 from ..reconcile.conditions import now_rfc3339
 from ..reconcile.objects import EventSink
@@ -89,6 +89,10 @@ class HealthPoller:
         self._last: dict[tuple[int, str], GatewayReport] = {}
         self._settled: dict[tuple[int, str], Health] = {}
         self._exported: dict[int, set[str]] = {}
+        self._tls_failures: dict[str, str] = {}
+        """TLS gateways' handshake failures (URI -> why) from every replica's tlsfail."""
+        self._edge_tls = True
+        """False when a replica answered without TLS (no tls.so)."""
 
     def forget(self, set_id: int | None) -> None:
         """A trunk left the edge: its gateways' memory and metric series go."""
@@ -102,6 +106,7 @@ class HealthPoller:
         samples: dict[tuple[int, str], list[_Sample]] = {}
         replicas = await self.tables.replicas()
         counters: dict[str, dict[str, int]] = {}
+        self._tls_failures, self._edge_tls = {}, True
         for replica in replicas:
             settled = self._clock() - self.tables.reloaded_at(replica.url) >= self.probe_settle
             try:
@@ -118,6 +123,7 @@ class HealthPoller:
             except (Unreachable, RpcError) as error:
                 # A Kamailio with a config of its own may not count (no kex, no stats).
                 log.debug("health: no edge counters from %s: %s", replica.url, error)
+            await self._read_tls(replica)
         EDGE_COUNTERS.update((replica.url for replica in replicas), counters)
         for uid, trunk in self.tables.trunks().items():
             edge = self.owner.reports(uid).edge
@@ -125,6 +131,31 @@ class HealthPoller:
             if edge is None or edge.state != "Loaded" or route is None:
                 continue
             await self._report(uid, trunk, edge.generation, route, samples)
+
+    # ----- TLS towards carriers (agent/tls.py, kamailio.cfg "TLS towards carriers") -----
+
+    async def _read_tls(self, replica: KamailioRpc) -> None:
+        """A replica's TLS verdicts (htable tlsfail, written by its edge agent), and
+        whether it speaks TLS at all (tls.info answers only with tls.so loaded)."""
+        failures = await tls_failures(replica)
+        self._tls_failures.update(failures or {})
+        try:
+            await replica.call("tls.info")
+        except RpcError:
+            self._edge_tls = False
+        except Unreachable:
+            pass
+
+    def _tls_reason(self, route: TrunkRoute, uri: str, field: str) -> str | None:
+        """Why a TLS gateway's line fails TLS, as the status message; None if it does not
+        (or the trunk is not transport-tls)."""
+        if route.spec.transport != "tls":
+            return None
+        if not self._edge_tls:
+            return (f"{field}: the SIP edge speaks no TLS (Kamailio without WITH_TLS): "
+                    "set kamailio.tls in the chart")
+        found = self._tls_failures.get(uri)
+        return f"{field}: {found}" if found else None
 
     def _one(self, key: tuple[int, str], found: list[_Sample]
              ) -> tuple[Health, str | None, float | None, str]:
@@ -148,18 +179,27 @@ class HealthPoller:
             uri = f"sip:{sip_host(gateway.address)}:{port}{suffix}"
             key = (set_id, uri)
             state, flags, latency, since = self._one(key, samples.get(key, []))
+            tls = self._tls_reason(route, uri, gateway.field)
+            if tls is not None and state not in ("Disabled", "NotProbed"):
+                state = "Unhealthy"
             single = GatewayReport(gateway.address, port, uri, gateway.priority, state,
-                                   flags, latency, since)
+                                   flags, latency, since, None, "TLS" if tls else None,
+                                   tls[:1000] if tls else None)
             return single, [(key, single)]
         name_uri = f"sip:{gateway.address}:{port}{suffix}"
         name_key = (set_id, name_uri)
         answer = route.resolved.get(gateway.address)
         remember: list[tuple[tuple[int, str], GatewayReport]] = []
         addresses = []
+        tls_messages: list[str] = []
         for address in answer.addresses if answer is not None else ():
             uri = f"sip:{sip_host(address)}:{port}{suffix}"
             key = (set_id, uri)
             state, flags, latency, since = self._one(key, samples.get(key, []))
+            tls = self._tls_reason(route, uri, gateway.field)
+            if tls is not None and state not in ("Disabled", "NotProbed"):
+                state = "Unhealthy"
+                tls_messages.append(tls)
             addresses.append(AddressReport(address, uri, state, flags, latency, since))
             remember.append((key, GatewayReport(gateway.address, port, uri,
                                                 gateway.priority, state, flags, latency,
@@ -176,6 +216,8 @@ class HealthPoller:
             health = best([a.health for a in addresses])
             if answer.error:
                 reason, message = "DNS", f"{gateway.field}: {gateway.address} {answer.error}"
+            elif tls_messages:
+                reason, message = "TLS", tls_messages[0]
         latencies = [a.latency_ms for a in addresses
                      if a.latency_ms is not None and a.health == "Healthy"]
         before = self._last.get(name_key)

@@ -94,7 +94,9 @@ class GatewayStatus(_Observed):
     reason: str | None = Field(
         default=None, max_length=64,
         description=("Why the gateway has this health when Kamailio's probes do not say: "
-                     "DNS (its name does not resolve, or cannot be looked up)."))
+                     "DNS (its name does not resolve, or cannot be looked up), or TLS "
+                     "(a transport-tls gateway: the edge's TLS handshake with it fails, "
+                     "e.g. its certificate fails verification, or the edge has no TLS)."))
     message: str | None = Field(
         default=None, max_length=1024, description="The reason in a sentence.")
     addresses: list[GatewayAddressStatus] | None = Field(

@@ -127,7 +127,7 @@ def _gateways(generation: int, health: HealthReport | None) -> Verdict:
                        f"0/{total} gateways answer OPTIONS{notes}", gen)
     if unhealthy:
         down = ", ".join(g.uri for g in health.gateways
-                         if g.health == "Unhealthy" and g.reason != "DNS")
+                         if g.health == "Unhealthy" and g.reason not in ("DNS", "TLS"))
         down = f"; not answering: {down}" if down else ""
         return Verdict("GatewaysHealthy", "False", "SomeUnhealthy",
                        f"{healthy}/{total} gateways answer OPTIONS{down}{notes}", gen)
@@ -139,7 +139,7 @@ def _gateways(generation: int, health: HealthReport | None) -> Verdict:
 def _dns_and_address_notes(health: HealthReport) -> str:
     """What the gateway count leaves out: names that do not resolve (or whose lookups
     fail), and addresses of a name that do not answer while another one does."""
-    notes = [g.message for g in health.gateways if g.reason == "DNS" and g.message]
+    notes = [g.message for g in health.gateways if g.reason in ("DNS", "TLS") and g.message]
     for gateway in health.gateways:
         down = [a.address for a in gateway.addresses or () if a.health == "Unhealthy"]
         if down and gateway.health != "Unhealthy":
@@ -183,6 +183,10 @@ def _aggregate(generation: int, reports: Reports, *, edge_managed: bool) -> _Agg
         return _Aggregate(False, "Probing", "Bolna and Kamailio match spec; waiting for "
                           "the first gateway health of this generation")
     verdict = _gateways(generation, health)
+    if verdict.reason == "AllUnhealthy" and all(g.reason == "TLS" for g in health.gateways):
+        return _Aggregate(False, "NoHealthyGateway", f"TLS fails with every gateway "
+                          f"({verdict.message}): check the gateways' certificates and the "
+                          "edge's CA bundle and certificate (kamailio.tls)", stalled=True)
     if verdict.reason == "AllUnhealthy":
         return _Aggregate(False, "NoHealthyGateway", f"no gateway answers OPTIONS "
                           f"({verdict.message}): check the carrier and "
