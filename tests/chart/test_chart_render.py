@@ -253,10 +253,17 @@ def test_schema_describes_every_value() -> None:
     ({"kamailio.scanners.userAgents": "sipvicious"}, "/kamailio/scanners/userAgents",
      "got string, want array"),
     ({"kamailio.retryAfterMax": 0}, "/kamailio/retryAfterMax", "minimum: got 0, want 1"),
+    ({"kamailio.tls.enabled": True}, "/kamailio/tls/certificateSecret",
+     "minLength: got 0, want 1"),
+    ({"kamailio.tls.certificateSecret": "Edge TLS"}, "/kamailio/tls/certificateSecret",
+     "does not match pattern"),
+    ({"kamailio.tls.caBundleSecret.key": "../ca"}, "/kamailio/tls/caBundleSecret/key",
+     "does not match pattern"),
 ], ids=["kamailio-replicas-1", "unknown-top-level-key", "wrong-type", "nested-typo",
         "interval-as-text", "namespace-glob", "ping-408", "digest", "service-type",
         "metrics-on-health-port", "flood-rate-0", "negative-ban", "scanner-regex",
-        "scanner-quote", "no-scanners", "scanners-as-text", "retry-after-max-0"])
+        "scanner-quote", "no-scanners", "scanners-as-text", "retry-after-max-0",
+        "tls-without-certificate", "tls-secret-name", "tls-ca-key"])
 def test_schema_rejects_bad_values(helm: Helm, values: dict[str, Any], path: str,
                                    why: str) -> None:
     """Bad values fail ``helm template`` with a message naming the field."""
@@ -573,6 +580,71 @@ def test_edge_protection_values_become_the_cfgs_defines(defaults: Manifests, hel
         "RETRY_AFTER_MAX": "120"}
 
 
+def test_tls_towards_carriers(defaults: Manifests, helm: Helm) -> None:
+    """kamailio.tls: off by default (no TLS define, SDES_OVER_PLAIN the cfg's own 0).
+    On: WITH_TLS with the port and tls.cfg; the tls.cfg ConfigMap names the edge's
+    kubernetes.io/tls Secret's files and the CA bundle's; Kamailio and the edge agent
+    mount both Secrets (only the keys named, so a Secret without them stops the pod with
+    an Event naming it) under paths that name the Secret; the agent watches tls.cfg; the
+    TLS port is on the pod, both Services and the NetworkPolicy."""
+    cfg = (REPO / "deploy" / "kamailio" / "kamailio.cfg").read_text(encoding="utf-8")
+    kamailio = container(defaults.deployment("kamailio"))
+    found = defines(kamailio["args"])
+    assert "WITH_TLS" not in found and "TLS_CONFIG" not in found
+    assert f"#!define SDES_OVER_PLAIN {found['SDES_OVER_PLAIN']}\n" in cfg
+    assert not any(d["metadata"]["name"].endswith("-tls") for d in defaults.of_kind("ConfigMap"))
+
+    everything = helm.template(values_files=(EVERYTHING,))
+    deployment = everything.deployment("kamailio")
+    pod = deployment["spec"]["template"]["spec"]
+    kamailio = container(deployment)
+    found = defines(kamailio["args"])
+    config = "/etc/kamailio/tls/config/tls.cfg"
+    assert {k: found[k] for k in ("WITH_TLS", "SIP_TLS_PORT", "TLS_CONFIG",
+                                  "SDES_OVER_PLAIN")} == {
+        "WITH_TLS": "1", "SIP_TLS_PORT": "5062", "TLS_CONFIG": f'"{config}"',
+        "SDES_OVER_PLAIN": "1"}
+    edge_name = deployment["metadata"]["name"]  # everything.yaml overrides the names
+    tls_cfg = everything.one("ConfigMap", f"{edge_name}-config-tls")["data"]["tls.cfg"]
+    cert_dir = "/etc/kamailio/tls/secret-sip-edge-tls"
+    for line in (f"certificate = {cert_dir}/tls.crt", f"private_key = {cert_dir}/tls.key",
+                 "ca_list = /etc/kamailio/tls/ca-secret-carrier-cas/bundle.pem",
+                 "verify_certificate = yes", "[client:default]", "[server:default]"):
+        assert line in tls_cfg, line
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tls-certificate"]["secret"] == {
+        "secretName": "sip-edge-tls",
+        "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}]}
+    assert volumes["tls-ca"]["secret"] == {
+        "secretName": "carrier-cas", "items": [{"key": "bundle.pem", "path": "bundle.pem"}]}
+    assert volumes["tls-config"]["configMap"]["name"] == f"{edge_name}-config-tls"
+    (agent,) = [c for c in pod["initContainers"] if c["name"] == "edge-agent"]
+    for each in (kamailio, agent):
+        mounts = {m["name"]: m for m in each["volumeMounts"]}
+        assert mounts["tls-certificate"]["mountPath"] == cert_dir
+        assert mounts["tls-ca"]["mountPath"] == "/etc/kamailio/tls/ca-secret-carrier-cas"
+        assert mounts["tls-config"]["mountPath"] == "/etc/kamailio/tls/config"
+        assert all(mounts[n]["readOnly"] for n in ("tls-certificate", "tls-ca", "tls-config"))
+    assert flags(agent["args"])["--tls-config"] == [config]
+    assert flags(agent["args"])["--tls-probe-interval"] == ["30"]
+    assert {"name": "sip-tls", "containerPort": 5062, "protocol": "TCP"} in kamailio["ports"]
+    for service in everything.of_kind("Service"):
+        if service["metadata"]["labels"].get("app.kubernetes.io/component") == "kamailio":
+            assert {"name": "sip-tls", "port": 5062, "targetPort": "sip-tls",
+                    "protocol": "TCP"} in service["spec"]["ports"]
+    policy = everything.one("NetworkPolicy", edge_name)
+    ports = [p for rule in policy["spec"]["ingress"] for p in rule.get("ports", ())]
+    assert {"port": 5062, "protocol": "TCP"} in ports
+
+    # The system CA bundle when no CA Secret is named.
+    system = helm.template(values={"kamailio.tls.enabled": True,
+                                   "kamailio.tls.certificateSecret": "sip-edge-tls"})
+    tls_cfg = system.one("ConfigMap", f"{FULLNAME}-kamailio-config-tls")["data"]["tls.cfg"]
+    assert "ca_list = /etc/ssl/certs/ca-certificates.crt" in tls_cfg
+    pod = system.deployment("kamailio")["spec"]["template"]["spec"]
+    assert "tls-ca" not in {v["name"] for v in pod["volumes"]}
+
+
 def test_real_kamailio_drops_the_charts_scanners(helm: Helm, tmp_path: Path) -> None:
     """The chart's scanner list, run by the real Kamailio (here with flood bans off): a
     request whose User-Agent holds one of its words (any case) is dropped and counted,
@@ -722,8 +794,10 @@ def test_network_policy_lets_only_the_operator_reach_rpc(defaults: Manifests,
         assert selects(selector, pod_labels(operator))
         assert not selects(selector, pod_labels(kamailio))
         others = [rule for rule in policy["ingress"] if rule is not rpc_rules[0]]
+        found = defines(container(kamailio)["args"])
+        tls = [(int(found["SIP_TLS_PORT"]), "TCP")] if "WITH_TLS" in found else []
         assert [sorted((p["port"], p["protocol"]) for p in rule["ports"]) for rule in others
-                ] == [[(sip, "TCP"), (sip, "UDP")]]
+                ] == [sorted([(sip, "TCP"), (sip, "UDP"), *tls])]
         values = yaml.safe_load(EVERYTHING.read_text(encoding="utf-8"))
         expected_from = (None if manifests is defaults
                          else values["kamailio"]["networkPolicy"]["sipFrom"])

@@ -122,3 +122,21 @@ Empty when the operator manages Bolna only.
 {{- dict | toJson }}
 {{- end }}
 {{- end }}
+
+{{/*
+TLS towards carriers: where the tls module's files are mounted, as JSON. Each Secret's
+mount path names the Secret, so a file Kamailio or the edge agent cannot load names the
+Secret to fix in its log line.
+*/}}
+{{- define "bso.kamailio.tls" -}}
+{{- $t := .Values.kamailio.tls -}}
+{{- $certDir := printf "/etc/kamailio/tls/secret-%s" $t.certificateSecret -}}
+{{- $caList := "/etc/ssl/certs/ca-certificates.crt" -}}
+{{- if $t.caBundleSecret.name -}}
+{{- $caList = printf "/etc/kamailio/tls/ca-secret-%s/%s" $t.caBundleSecret.name $t.caBundleSecret.key -}}
+{{- end -}}
+{{- dict "config" "/etc/kamailio/tls/config/tls.cfg" "certDir" $certDir
+  "certificate" (printf "%s/tls.crt" $certDir) "key" (printf "%s/tls.key" $certDir)
+  "caDir" (printf "/etc/kamailio/tls/ca-secret-%s" $t.caBundleSecret.name)
+  "caList" $caList | toJson -}}
+{{- end }}
