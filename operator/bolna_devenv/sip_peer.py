@@ -141,6 +141,7 @@ class SipPeer(Managed):
         *,
         name: str = "gateway",
         port: int | None = None,
+        host: str = LOOPBACK,
         transport: Transport = "udp",
         mode: Mode = "answer",
         scenario: Path | None = None,
@@ -154,8 +155,10 @@ class SipPeer(Managed):
         Args:
             workdir: where sipp's output goes; created if missing.
             name: names the files in ``workdir`` (several peers can share it).
-            port: listen on this port of 127.0.0.1; default a free port picked at
+            port: listen on this port of ``host``; default a free port picked at
                 each start. A fixed port that is taken fails the start at once.
+            host: the IPv4 loopback address to listen on (127.0.0.2 and 127.0.0.3 are
+                two gateways behind one name on the same port).
             transport: "udp", or "tcp" (sipp ``-t t1``: listens on TCP only).
             mode: "answer" or "reject" (503), for INVITEs; OPTIONS are always 200.
             scenario: a sipp scenario; default ``deploy/sipp/gateway-uas.xml``.
@@ -174,6 +177,8 @@ class SipPeer(Managed):
             raise ValueError(f"mode must be 'answer' or 'reject', got {mode!r}")
         if port is not None and not 0 < port < 65536:
             raise ValueError(f"port must be in 1..65535, got {port}")
+        _check_loopback(host)
+        self.host = host
         self.workdir = Path(workdir).resolve()
         self.name = name
         self.transport = transport
@@ -198,7 +203,7 @@ class SipPeer(Managed):
     def uri(self) -> str:
         """The peer's SIP URI, as a dispatcher list line names it."""
         suffix = ";transport=tcp" if self.transport == "tcp" else ""
-        return f"sip:{LOOPBACK}:{self.port}{suffix}"
+        return f"sip:{self.host}:{self.port}{suffix}"
 
     @property
     def pid(self) -> int | None:
@@ -296,13 +301,13 @@ class SipPeer(Managed):
     # ---- internals -------------------------------------------------------
 
     def _start_once(self) -> None:
-        self.port, control_port = _free_ports(self.transport)
+        self.port, control_port = _free_ports(self.transport, self.host)
         if self._fixed_port is not None:
             # Checked first: sipp exits on a taken port, but an OPTIONS sent meanwhile
             # would be answered by whoever holds it, and the start would look good.
-            if not _port_free(self._fixed_port, self.transport):
+            if not _port_free(self._fixed_port, self.transport, self.host):
                 raise SipPeerError(f"sipp peer {self.name}: port {self._fixed_port} "
-                                   f"({self.transport}) on {LOOPBACK} is taken")
+                                   f"({self.transport}) on {self.host} is taken")
             self.port = self._fixed_port
         argv = [
             str(self.binary),
@@ -310,11 +315,11 @@ class SipPeer(Managed):
             "-key", "mode", self.mode,
             "-aa",  # answer OPTIONS (and INFO, NOTIFY, UPDATE) with 200
             "-t", "t1" if self.transport == "tcp" else "u1",
-            "-i", LOOPBACK,
+            "-i", self.host,
             "-p", str(self.port),
             "-ci", LOOPBACK,
             "-cp", str(control_port),
-            "-mi", LOOPBACK,
+            "-mi", self.host,
             "-nostdin",
             "-trace_logs", "-log_file", str(self.invite_log),
             "-trace_err", "-error_file", str(self._error_file),
@@ -325,7 +330,8 @@ class SipPeer(Managed):
         wait = 0.05  # a UDP ping sent before sipp binds is lost: start short, back off
         while True:
             self._check_alive()
-            if options_ping(self.port, transport=self.transport, timeout=wait) is not None:
+            if options_ping(self.port, host=self.host, transport=self.transport,
+                            timeout=wait) is not None:
                 return
             wait = min(wait * 2, 1.0)
             if time.monotonic() >= deadline:
@@ -567,12 +573,12 @@ def _free_ports(transport: Transport, host: str = LOOPBACK) -> tuple[int, int]:
         return int(sip.getsockname()[1]), int(control.getsockname()[1])
 
 
-def _port_free(port: int, transport: Transport) -> bool:
-    """True if ``port`` can be bound on 127.0.0.1 for ``transport`` right now."""
+def _port_free(port: int, transport: Transport, host: str = LOOPBACK) -> bool:
+    """True if ``port`` can be bound on ``host`` for ``transport`` right now."""
     kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as sock:
         try:
-            sock.bind((LOOPBACK, port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
