@@ -182,7 +182,7 @@ class Core:
                 return
             await self.reconcilers[obj.kind].reconcile(
                 obj, drift_check=drift_check, max_age=self.config.drift_interval * 0.9)
-        self.queue.enqueue(uid, work)
+        self.queue.enqueue(uid, work, weak=drift_check)
 
     async def close(self) -> None:
         for task in self.tasks:

@@ -28,6 +28,10 @@ T = TypeVar("T")
 class _Slot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: asyncio.Task[None] | None = None
+    work: Callable[[], Awaitable[None]] | None = None
+    """What the waiting request runs: a full run replaces a waiting drift check."""
+    weak: bool = False
+    """Whether the waiting request is only a drift check."""
 
 
 class TrunkRegistry:
@@ -80,17 +84,26 @@ class TrunkQueue:
         async with slot.lock:
             return await work()
 
-    def enqueue(self, uid: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` soon, in turn; a request already waiting absorbs this one."""
+    def enqueue(self, uid: str, work: Callable[[], Awaitable[None]], *,
+                weak: bool = False) -> None:
+        """Run ``work`` soon, in turn; a request already waiting absorbs this one,
+        except that a full request takes the place of a ``weak`` one (a drift check
+        that finds the trunk stalled does nothing: a retry absorbed into it, a token
+        that works again say, would be lost)."""
         slot = self._slots.setdefault(uid, _Slot())
         if slot.pending is not None and not slot.pending.done():
+            if slot.weak and not weak:
+                slot.work, slot.weak = work, False
             return
-        slot.pending = asyncio.get_running_loop().create_task(self._later(uid, slot, work))
+        slot.work, slot.weak = work, weak
+        slot.pending = asyncio.get_running_loop().create_task(self._later(uid, slot))
 
-    async def _later(self, uid: str, slot: _Slot, work: Callable[[], Awaitable[None]]
-                     ) -> None:
+    async def _later(self, uid: str, slot: _Slot) -> None:
         async with slot.lock:
-            slot.pending = None  # requests from now on need another run
+            work = slot.work
+            slot.pending, slot.work = None, None  # requests from now on need another run
+            if work is None:
+                return
             try:
                 await work()
             except RetryLater as error:
