@@ -107,6 +107,8 @@ class HealthPoller:
         replicas = await self.tables.replicas()
         counters: dict[str, dict[str, int]] = {}
         self._tls_failures, self._edge_tls = {}, True
+        # Only with a transport-tls trunk on the edge: two RPCs more per replica.
+        tls_trunks = any(t.spec.transport == "tls" for t in self.tables.trunks().values())
         for replica in replicas:
             settled = self._clock() - self.tables.reloaded_at(replica.url) >= self.probe_settle
             try:
@@ -123,7 +125,8 @@ class HealthPoller:
             except (Unreachable, RpcError) as error:
                 # A Kamailio with a config of its own may not count (no kex, no stats).
                 log.debug("health: no edge counters from %s: %s", replica.url, error)
-            await self._read_tls(replica)
+            if tls_trunks:
+                await self._read_tls(replica)
         EDGE_COUNTERS.update((replica.url for replica in replicas), counters)
         for uid, trunk in self.tables.trunks().items():
             edge = self.owner.reports(uid).edge
