@@ -242,3 +242,27 @@ def test_addresses_and_the_dns_reason_survive_an_operator_restart() -> None:
     assert read.health is not None
     assert [(g.health, g.reason, g.addresses) for g in read.health.gateways] == [
         (half.health, None, half.addresses), ("Unhealthy", "DNS", ())]
+
+
+def test_after_a_restart_the_addresses_in_status_stand_until_a_lookup_answers() -> None:
+    """A restart during a DNS outage must not take a name's lines out of Kamailio: the
+    addresses the last operator wrote (status) are used, and looked up at once."""
+    async def scenario() -> tuple[Answer | None, Answer | None, int]:
+        resolver = _Scripted([_Failed("no answer within 2 s")], _Clock())
+        resolver.seed(NAME, ["192.0.2.1", "192.0.2.2"])
+        resolver.seed(NAME, ["203.0.113.1"])  # known already: left as it is
+        resolver.retain([NAME])
+        await resolver.settle(timeout=5)  # nothing to wait for
+        seeded = resolver.answer(NAME)
+        loop = asyncio.create_task(resolver.run())
+        while not resolver.lookups:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        loop.cancel()
+        return seeded, resolver.answer(NAME), resolver.lookups
+
+    seeded, after, lookups = asyncio.run(scenario())
+    assert seeded == Answer(("192.0.2.1", "192.0.2.2"))
+    assert lookups == 1
+    assert after is not None and after.addresses == ("192.0.2.1", "192.0.2.2")
+    assert after.error is not None and "the addresses it had are kept" in after.error

@@ -82,6 +82,11 @@ class Edge:
         set_id = self.owner.facts(obj.uid).set_id
         if set_id is not None:
             self.health.seed(obj.uid, set_id)
+        health = self.owner.reports(obj.uid).health
+        for gateway in health.gateways if health is not None else ():
+            if gateway.addresses:
+                self.tables.resolver.seed(gateway.gateway_address,
+                                          (a.address for a in gateway.addresses))
         self.tables.upsert(EdgeTrunk(obj.uid, obj.namespace, obj.name, obj.generation, spec,
                                      obj.kind))
 

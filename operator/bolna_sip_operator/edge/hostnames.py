@@ -245,6 +245,18 @@ class GatewayResolver:
                 entry = self._names[name] = _Name()
                 entry.task = asyncio.get_running_loop().create_task(self._refresh(name))
 
+    def seed(self, name: str, addresses: Iterable[str]) -> None:
+        """After an operator restart: the addresses the last operator wrote for a name
+        (from the trunk's status) stand until the name's first lookup answers, so a
+        restart during a DNS outage does not take the name's lines out of Kamailio. A
+        name already known is left as it is."""
+        known = tuple(addresses)
+        if name in self._names or not known:
+            return
+        entry = self._names[name] = _Name(answer=Answer(known), due=0.0)
+        entry.first.set()  # nothing to wait for: the refresh loop looks it up at once
+        self._wake.set()
+
     def answer(self, name: str) -> Answer | None:
         """The cached answer; None while the name's first lookup runs."""
         entry = self._names.get(name)
