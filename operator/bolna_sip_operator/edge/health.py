@@ -16,6 +16,9 @@ address gets its own health, the gateway the best of them (a call gets through w
 one address answers). A name without addresses makes its gateway ``Unhealthy`` with
 reason ``DNS`` and a message naming the spec field; one not looked up yet is
 ``Probing``.
+
+A drained gateway (``edge.drain``) of an active trunk is written disabled; its ``D``
+reads ``Draining`` (``drained``), never ``Disabled`` or ``Unhealthy``.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from .tables import EdgeTrunk, TableSync
 
 log = logging.getLogger(__name__)
 
-_PREFERENCE: tuple[Health, ...] = ("Healthy", "NotProbed", "Disabled", "Probing",
-                                   "Unhealthy", "Unknown")
+_PREFERENCE: tuple[Health, ...] = ("Healthy", "NotProbed", "Disabled", "Draining",
+                                   "Probing", "Unhealthy", "Unknown")
 
 
 def next_health(previous: Health | None, flags: str, sampled: bool) -> Health:
@@ -53,6 +56,14 @@ def next_health(previous: Health | None, flags: str, sampled: bool) -> Health:
     if fresh == "Probing" and flags[:1] == "A" and previous in ("Healthy", "Unhealthy"):
         return previous
     return fresh
+
+
+def drained(health: Health, gateway: EdgeGateway, route: TrunkRoute) -> Health:
+    """``Draining`` for a drained gateway's destination that Kamailio holds disabled (an
+    inactive trunk's gateways stay ``Disabled``: the trunk, not the drain, stops them)."""
+    if gateway.drain and route.spec.active and health == "Disabled":
+        return "Draining"
+    return health
 
 
 def best(healths: list[Health]) -> Health:
@@ -182,8 +193,9 @@ class HealthPoller:
             uri = f"sip:{sip_host(gateway.address)}:{port}{suffix}"
             key = (set_id, uri)
             state, flags, latency, since = self._one(key, samples.get(key, []))
+            state = drained(state, gateway, route)
             tls = self._tls_reason(route, uri, gateway.field)
-            if tls is not None and state not in ("Disabled", "NotProbed"):
+            if tls is not None and state not in ("Disabled", "Draining", "NotProbed"):
                 state = "Unhealthy"
             single = GatewayReport(gateway.address, port, uri, gateway.priority, state,
                                    flags, latency, since, None, "TLS" if tls else None,
@@ -199,8 +211,9 @@ class HealthPoller:
             uri = f"sip:{sip_host(address)}:{port}{suffix}"
             key = (set_id, uri)
             state, flags, latency, since = self._one(key, samples.get(key, []))
+            state = drained(state, gateway, route)
             tls = self._tls_reason(route, uri, gateway.field)
-            if tls is not None and state not in ("Disabled", "NotProbed"):
+            if tls is not None and state not in ("Disabled", "Draining", "NotProbed"):
                 state = "Unhealthy"
                 tls_messages.append(tls)
             addresses.append(AddressReport(address, uri, state, flags, latency, since))

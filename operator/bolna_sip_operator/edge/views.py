@@ -23,7 +23,8 @@ def siptrunk_edge(spec: SipTrunkSpec) -> EdgeSpec:
     ip-based trunks (a userpass carrier is known by its credentials, not its address)."""
     return EdgeSpec(
         gateways=tuple(EdgeGateway(g.gatewayAddress, g.effective_port(spec.transport),
-                                   g.priority, f"spec.gateways[{i}].gatewayAddress")
+                                   g.priority, f"spec.gateways[{i}].gatewayAddress",
+                                   g.drained)
                        for i, g in enumerate(spec.gateways)),
         transport=_SIP_TRANSPORT[spec.transport],
         active=spec.active,
@@ -40,7 +41,7 @@ def carrier_edge(spec: CarrierTrunkSpec) -> EdgeSpec:
     calls through each edge replica at once, as Bolna limits the trunk's."""
     return EdgeSpec(
         gateways=tuple(EdgeGateway(g.host, g.effective_port(), g.priority,
-                                   f"spec.gateways[{i}].host")
+                                   f"spec.gateways[{i}].host", g.drained)
                        for i, g in enumerate(spec.gateways)),
         transport=spec.transport or "udp",
         active=spec.isActive,

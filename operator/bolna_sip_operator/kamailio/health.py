@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-Health = Literal["Healthy", "Unhealthy", "Probing", "NotProbed", "Disabled", "Unknown"]
+Health = Literal["Healthy", "Unhealthy", "Probing", "NotProbed", "Disabled", "Draining",
+                 "Unknown"]
 
 
 def gateway_health(flags: str, latency_samples: bool) -> Health:

@@ -10,6 +10,10 @@ attrs``. Three choices carry the design:
   Kamailio priorities, counting down from the set's size in Bolna order.
 - A trunk without probing (SipTrunk ``qualifyFrequency: 0``) has no flag 8; an inactive
   trunk renders its gateways admin-disabled (flag 4), so the set stays and calls stop.
+- A drained gateway (``edge.drain``) is written admin-disabled (flag 4) with
+  ``drain=1`` in its attrs: no new call selects it, calls in progress finish (in-dialog
+  requests follow the dialog, not the dispatcher), and the health loop reports it
+  ``Draining`` rather than ``Disabled``. Its place in the priority order is kept.
 - A trunk with a channel limit (CarrierTrunk ``channels``) carries it in every line's
   attrs as ``maxcalls=N``: the edge reads it from the gateway it selected and refuses
   a call over it (``kamailio.cfg``, "Channel limits"). Without one, no ``maxcalls``.
@@ -86,6 +90,9 @@ class EdgeGateway:
     """Bolna's: lower is tried first; ties in spec order."""
     field: str
     """The spec path of the address, e.g. ``spec.gateways[0].gatewayAddress``."""
+    drain: bool = False
+    """``edge.drain``: written disabled (flag 4) with ``drain=1`` in the attrs, so
+    Kamailio selects it for no new call and a reload keeps it so."""
 
 
 @dataclass(frozen=True)
@@ -244,8 +251,8 @@ def _destinations(route: TrunkRoute) -> list[Destination]:
         limit = f"maxcalls={spec.max_calls};"
     ordered = sorted(enumerate(spec.gateways), key=lambda item: (item[1].priority, item[0]))
     suffix = TRANSPORT_SUFFIX[spec.transport]
-    lines: list[tuple[str, str, str, int, int, str]] = []
-    """(uri, attrs, gateway address, port, Bolna priority, resolved address)"""
+    lines: list[tuple[str, str, str, int, int, str, bool]] = []
+    """(uri, attrs, gateway address, port, Bolna priority, resolved address, drained)"""
     seen: set[str] = set()
     for index, gateway in ordered:
         address = gateway.address
@@ -253,6 +260,7 @@ def _destinations(route: TrunkRoute) -> list[Destination]:
         if not 1 <= port <= 65535:
             raise ValueError(f"{gateway.field}: port {port} is not a port")
         host = address
+        drain = "drain=1;" if gateway.drain else ""
         if not _IPV4.fullmatch(address):
             parsed = parse_ip(address)
             if parsed is None:
@@ -264,9 +272,9 @@ def _destinations(route: TrunkRoute) -> list[Destination]:
                     uri = f"sip:{sip_host(resolved)}:{port}{suffix}"
                     if uri not in seen:
                         seen.add(uri)
-                        lines.append((uri, f"duid={route.set_id}-{index}.{n};{limit}trunk="
-                                           f"{route.key};host={address}", address, port,
-                                      gateway.priority, resolved))
+                        lines.append((uri, f"duid={route.set_id}-{index}.{n};{drain}{limit}"
+                                           f"trunk={route.key};host={address}", address,
+                                      port, gateway.priority, resolved, gateway.drain))
                 continue
             if isinstance(parsed, ipaddress.IPv6Address):
                 host = f"[{parsed.compressed}]"
@@ -274,12 +282,13 @@ def _destinations(route: TrunkRoute) -> list[Destination]:
         if uri in seen:
             continue  # a name of an earlier gateway resolved to this very address
         seen.add(uri)
-        lines.append((uri, f"duid={route.set_id}-{index};{limit}trunk={route.key}", address,
-                      port, gateway.priority, ""))
+        lines.append((uri, f"duid={route.set_id}-{index};{drain}{limit}trunk={route.key}",
+                      address, port, gateway.priority, "", gateway.drain))
     total = len(lines)
-    return [Destination(route.set_id, uri, flags, total - rank, attrs, address, port,
-                        priority, resolved)
-            for rank, (uri, attrs, address, port, priority, resolved) in enumerate(lines)]
+    return [Destination(route.set_id, uri, FLAG_DISABLED if drained else flags,
+                        total - rank, attrs, address, port, priority, resolved)
+            for rank, (uri, attrs, address, port, priority, resolved, drained)
+            in enumerate(lines)]
 
 
 def addresses(route: TrunkRoute) -> list[AddressEntry]:

@@ -38,6 +38,7 @@ from .spec import (
     SECRET_KEY,
     SIP_USERNAME,
     GatewayAddress,
+    GatewayEdge,
     IpAddress,
     SecretKeyRef,
     _Strict,
@@ -110,11 +111,20 @@ class CarrierGateway(_Strict):
         description=("Preference among the trunk's gateways: lower is tried first; ties "
                      "are tried in list order. Bolna moves to the next gateway when one "
                      "times out or answers 408, 478 or 5xx."))
+    edge: GatewayEdge | None = Field(
+        default=None,
+        description=("SIP edge settings of this gateway (Kamailio only; never sent to "
+                     "Bolna)."))
 
     def effective_port(self) -> int:
         """The port calls go to (the given one, else 5060): one place to ask, so callers
         do not depend on how the default is applied."""
         return self.port
+
+    @property
+    def drained(self) -> bool:
+        """Whether the SIP edge keeps this gateway out of new calls (``edge.drain``)."""
+        return self.edge is not None and self.edge.drain
 
     def identity(self) -> tuple[str, int]:
         """What makes two gateways the same: the host in any letter case, and the port."""

@@ -84,6 +84,19 @@ GatewayAddress = Annotated[str, Field(
 ),))]
 
 
+class GatewayEdge(_Strict):
+    """What the SIP edge (Kamailio) does with one gateway. Edge-only: never sent to
+    Bolna, and changing it changes nothing in Bolna."""
+
+    drain: bool = Field(
+        default=False, json_schema_extra={OPERATOR_DEFAULT: True},
+        description=("Take the gateway out of new calls at the SIP edge: Kamailio stops "
+                     "selecting it (its dispatcher line is written disabled) while calls "
+                     "in progress through it finish; status shows its health as "
+                     "Draining. false (the default) puts it back. Edge-only: never "
+                     "reaches Bolna, which keeps the gateway as it is."))
+
+
 class Gateway(_Strict):
     """One of the carrier's SIP gateways (one dispatcher destination in Kamailio).
 
@@ -122,12 +135,21 @@ class Gateway(_Strict):
         default=1, ge=1, le=1000, json_schema_extra={OPERATOR_DEFAULT: True},
         description=("Preference among the trunk's gateways: 1 is tried first, then 2, "
                      "and so on."))
+    edge: GatewayEdge | None = Field(
+        default=None,
+        description=("SIP edge settings of this gateway (Kamailio only; never sent to "
+                     "Bolna)."))
 
     def effective_port(self, transport: Transport) -> int:
         """The port calls go to: the given one, else the transport's default."""
         if self.port is not None:
             return self.port
         return DEFAULT_TLS_PORT if transport == "transport-tls" else DEFAULT_PORT
+
+    @property
+    def drained(self) -> bool:
+        """Whether the SIP edge keeps this gateway out of new calls (``edge.drain``)."""
+        return self.edge is not None and self.edge.drain
 
 
 IpAddress = Annotated[str, Field(

@@ -17,7 +17,8 @@ from pydantic.config import JsonDict
 
 ConditionType = Literal["Ready", "Synced", "DispatcherSynced", "GatewaysHealthy",
                         "Reconciling", "Stalled"]
-GatewayHealth = Literal["Healthy", "Unhealthy", "Probing", "NotProbed", "Disabled", "Unknown"]
+GatewayHealth = Literal["Healthy", "Unhealthy", "Probing", "NotProbed", "Disabled", "Draining",
+                        "Unknown"]
 
 _INT64: JsonDict = {"format": "int64"}
 
@@ -65,7 +66,7 @@ class GatewayAddressStatus(_Observed):
     uri: str = Field(description="The SIP URI written to Kamailio for it.")
     health: GatewayHealth = Field(
         description=("Healthy (answers OPTIONS), Unhealthy (stopped answering), Probing, "
-                     "NotProbed, Disabled or Unknown, as for a gateway."))
+                     "NotProbed, Disabled, Draining or Unknown, as for a gateway."))
     flags: str | None = Field(default=None, description="Kamailio's flags, e.g. AP.")
     latencyMs: float | None = Field(  # noqa: N815
         default=None, description="Average OPTIONS round trip in milliseconds.")
@@ -85,7 +86,8 @@ class GatewayStatus(_Observed):
     health: GatewayHealth = Field(
         description=("Healthy (answers OPTIONS), Unhealthy (stopped answering), Probing "
                      "(failing, still selected), NotProbed (probing off), Disabled "
-                     "(trunk inactive) or Unknown."))
+                     "(trunk inactive), Draining (edge.drain: no new call at the SIP "
+                     "edge) or Unknown."))
     flags: str | None = Field(default=None, description="Kamailio's flags, e.g. AP.")
     latencyMs: float | None = Field(  # noqa: N815
         default=None, description="Average OPTIONS round trip in milliseconds.")

@@ -119,10 +119,17 @@ def _gateways(generation: int, health: HealthReport | None) -> Verdict:
     if total == 0:
         return Verdict("GatewaysHealthy", "True", "NoGateways",
                        "the trunk has no gateways (inbound only): nothing to probe", gen)
-    if healthy == total:
+    draining = [g.uri for g in health.gateways if g.health == "Draining"]
+    if draining:
+        notes = f"; draining (edge.drain): {', '.join(draining)}{notes}"
+    if len(draining) == total:
+        return Verdict("GatewaysHealthy", "False", "AllDraining",
+                       f"every gateway is drained{notes}: the SIP edge sends no new call",
+                       gen)
+    if healthy + len(draining) == total:
         return Verdict("GatewaysHealthy", "True", "AllHealthy",
                        f"{healthy}/{total} gateways answer OPTIONS{notes}", gen)
-    if unhealthy and not healthy and unhealthy == total:
+    if unhealthy and not healthy and unhealthy + len(draining) == total:
         return Verdict("GatewaysHealthy", "False", "AllUnhealthy",
                        f"0/{total} gateways answer OPTIONS{notes}", gen)
     if unhealthy:
@@ -191,6 +198,8 @@ def _aggregate(generation: int, reports: Reports, *, edge_managed: bool) -> _Agg
         return _Aggregate(False, "NoHealthyGateway", f"no gateway answers OPTIONS "
                           f"({verdict.message}): check the carrier and "
                           "spec.gateways", stalled=True)
+    if verdict.reason == "AllDraining":
+        return _Aggregate(False, "NoHealthyGateway", verdict.message)
     if verdict.status == "Unknown":
         return _Aggregate(False, "Probing", f"Bolna and Kamailio match spec; "
                           f"{verdict.message}")

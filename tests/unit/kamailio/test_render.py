@@ -173,3 +173,32 @@ def test_the_renderer_reuses_unchanged_trunks_and_renders_the_same_text() -> Non
     changed = [*routes[:2], _route(3, "t3", transport="transport-tcp"), *routes[3:]]
     assert renderer.render(changed).dispatcher_text == render(changed).dispatcher_text
     assert ";transport=tcp" in renderer.render(changed).dispatcher_text
+
+
+def test_a_drained_gateway_is_written_disabled_in_its_place_and_never_sent_to_bolna() -> None:
+    """``edge.drain`` (either kind): the gateway's lines are flag 4 with ``drain=1`` in
+    the attrs, in the same priority place; the other gateways are unchanged, and the
+    field stays out of what the operator sends Bolna."""
+    from bolna_sip_operator.reconcile.carrier_desired import desired_carrier_trunk
+    from bolna_sip_operator.reconcile.desired import desired_trunk
+
+    route = _route(3, gateways=[
+        {"gatewayAddress": "198.51.100.1", "priority": 1, "edge": {"drain": True}},
+        {"gatewayAddress": "198.51.100.2", "priority": 2, "edge": {"drain": False}},
+        {"gatewayAddress": TWILIO, "priority": 3, "edge": {"drain": True}}])
+    assert render([route]).dispatcher_text.splitlines()[1:] == [
+        "3 sip:198.51.100.1:5060 4 3 duid=3-0;drain=1;trunk=telephony/trunk",
+        "3 sip:198.51.100.2:5060 8 2 duid=3-1;trunk=telephony/trunk",
+        f"3 sip:192.0.2.1:5060 4 1 duid=3-2.0;drain=1;trunk=telephony/trunk;host={TWILIO}",
+    ]
+    spec = CarrierTrunkSpec.model_validate({"channels": 5, "gateways": [
+        {"host": "203.0.113.1"}, {"host": "203.0.113.2", "edge": {"drain": True}}]})
+    assert [d.line() for d in render([TrunkRoute("voice", "c", 4, carrier_edge(spec),
+                                                 tag="ctrunk:")]).destinations] == [
+        "4 sip:203.0.113.1:5060 8 2 duid=4-0;maxcalls=5;trunk=ctrunk:voice/c",
+        "4 sip:203.0.113.2:5060 4 1 duid=4-1;drain=1;maxcalls=5;trunk=ctrunk:voice/c",
+    ]
+    assert "drain" not in repr(desired_carrier_trunk(spec, "c"))
+    sip = SipTrunkSpec.model_validate({**USERPASS_SPEC, "gateways": [
+        {"gatewayAddress": "198.51.100.1", "edge": {"drain": True}}]})
+    assert "drain" not in repr(desired_trunk(sip, "t"))

@@ -75,3 +75,16 @@ def test_file_sink_writes_only_what_changed(tmp_path: Path) -> None:
     assert (again.dispatcher, again.addresses) == (False, False)
     assert (tmp_path / "dispatcher.list").read_text() == rendered.dispatcher_text
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_drained_destination_is_loaded_when_kamailio_holds_it_disabled() -> None:
+    """``edge.drain`` writes flag 4: ``DX`` (or ``DP``) is what was written; an active
+    ``AP`` is not (a replica that did not take the drain still sends calls there)."""
+    drained = [Destination(1, "sip:a.example.com:5060", 4, 1, "duid=1-0;drain=1;trunk=ns/t",
+                           "a.example.com", 5060, 1)]
+    for flags in ("DX", "DP"):
+        assert dispatcher_differences(drained, [_listed(
+            "sip:a.example.com:5060", flags, 1, "duid=1-0;drain=1;trunk=ns/t")]) == []
+    assert dispatcher_differences(drained, [_listed(
+        "sip:a.example.com:5060", "AP", 1, "duid=1-0;drain=1;trunk=ns/t")]) == [
+        "set 1 sip:a.example.com:5060: flags AP, written 4"]

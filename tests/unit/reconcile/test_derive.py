@@ -82,3 +82,18 @@ def test_without_an_edge_bolna_alone_decides() -> None:
     read = _read(Reports(SYNCED), edge=False)
     assert read["Ready"][:2] == ("True", "Available")
     assert "DispatcherSynced" not in read
+
+
+def test_a_drained_gateway_is_neither_unhealthy_nor_missing() -> None:
+    """``Draining`` gateways are left out of the count's judgement: the others decide,
+    and a trunk with every gateway drained is not Ready (no new call can go out), but
+    not stalled either (the drain is the user's choice)."""
+    one = _read(Reports(SYNCED, LOADED, _health("Healthy", "Draining")))
+    assert one["GatewaysHealthy"][:2] == ("True", "AllHealthy")
+    assert one["Ready"][:2] == ("True", "Available")
+    down = _read(Reports(SYNCED, LOADED, _health("Unhealthy", "Draining")))
+    assert down["GatewaysHealthy"][:2] == ("False", "AllUnhealthy")
+    drained = _read(Reports(SYNCED, LOADED, _health("Draining", "Draining")))
+    assert drained["GatewaysHealthy"][:2] == ("False", "AllDraining")
+    assert drained["Ready"][:2] == ("False", "NoHealthyGateway")
+    assert drained["Stalled"][0] == "False"
