@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 
 from bolna_devenv.control_plane import ControlPlane
 from bolna_devenv.kamailio import Kamailio
-from bolna_devenv.operator_process import OperatorProcess
+from bolna_devenv.operator_process import OperatorProcess, free_port
 from bolna_devenv.sip_peer import UAC_SCENARIO, SipPeer, place_call
 from bolna_emulator.process import EmulatorProcess
 from tests.corpus import IP_BASED_SPEC, manifest
@@ -30,6 +31,7 @@ from tests.integration.helpers import condition, wait_condition, wait_for, warm_
 
 pytestmark = pytest.mark.integration
 TOKEN = "drain-test-token"
+METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def operator(control_plane: ControlPlane, crd: None, kamailio: Kamailio, workdir
                     "--dispatcher-file", str(kamailio.dispatcher_file),
                     "--address-file", str(kamailio.address_file),
                     "--reload-delta", "1", "--health-interval", "1",
-                    "--probe-settle", "4"))
+                    "--probe-settle", "4", "--metrics-port", str(METRICS_PORT)))
     process.start()
     try:
         first, second = gateways
@@ -104,6 +106,14 @@ def _draining(trunk: dict[str, Any]) -> dict[str, Any] | None:
     loaded = (condition(trunk, "DispatcherSynced").get("observedGeneration")
               == trunk["metadata"]["generation"])
     return trunk if loaded and _healths(trunk) == ["Draining", "Healthy"] else None
+
+
+def _gateway_healthy(namespace: str, uri: str) -> list[str]:
+    """The ``bolna_sip_gateway_healthy`` samples of one gateway, as scraped."""
+    text = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
+    return [line for line in text.splitlines()
+            if line.startswith("bolna_sip_gateway_healthy{")
+            and f'namespace="{namespace}"' in line and f'gateway="{uri}"' in line]
 
 
 def _long_call_scenario(workdir: Path) -> Path:
@@ -184,6 +194,8 @@ def test_a_drained_gateway_gets_no_new_call_and_none_fails(
     [record] = [r["SET"] for r in listed["RECORDS"] if r["SET"]["ID"] == set_id]
     flags = {t["DEST"]["URI"]: t["DEST"]["FLAGS"] for t in record["TARGETS"]}
     assert flags[f"sip:127.0.0.1:{first.port}"].startswith("D")
+    # Drained on purpose: no gateway series, so no BolnaSipGatewayDown for it.
+    assert _gateway_healthy(namespace, f"sip:127.0.0.1:{first.port}") == []
 
     # Kamailio holds the drain: new calls go to gateway 2 only.
     at_first, at_second = first.invites_received(), second.invites_received()
@@ -197,6 +209,8 @@ def test_a_drained_gateway_gets_no_new_call_and_none_fails(
     wait_for("gateway 1 Healthy again", lambda: _healths(
         trunks.get(namespace, "drain")) == ["Healthy", "Healthy"], timeout=30)
     wait_condition(trunks, namespace, "drain", "Ready", "True", timeout=30)
+    [sample] = _gateway_healthy(namespace, f"sip:127.0.0.1:{first.port}")
+    assert sample.endswith(" 1.0")
     at_first = first.invites_received()
     assert place_call(kamailio.sip_port, set_id, workdir=workdir / "undrained") == 200
     assert first.invites_received() == at_first + 1

@@ -23,6 +23,7 @@ reads ``Draining`` (``drained``), never ``Disabled`` or ``Unhealthy``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -262,9 +263,15 @@ class HealthPoller:
         exported = self._exported.setdefault(route.set_id, set())
         for gateway in gateways:
             self._transition(trunk, (route.set_id, gateway.uri), gateway)
+            labels = (trunk.kind.kind, trunk.namespace, trunk.name, gateway.uri)
+            if gateway.health == "Draining":
+                # Drained on purpose: no series, so no GatewayDown alert for it.
+                exported.discard(gateway.uri)
+                with contextlib.suppress(KeyError):
+                    GATEWAY_HEALTHY.remove(*labels)
+                continue
             exported.add(gateway.uri)
-            GATEWAY_HEALTHY.labels(trunk.kind.kind, trunk.namespace, trunk.name,
-                                   gateway.uri).set(1 if gateway.health == "Healthy" else 0)
+            GATEWAY_HEALTHY.labels(*labels).set(1 if gateway.health == "Healthy" else 0)
         await self.owner.report(uid, health=report)
 
     def uris(self, set_id: int | None) -> list[str]:
