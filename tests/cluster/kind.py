@@ -145,7 +145,7 @@ class Cluster:
         return [t for account in state["trunk"]["accounts"].values()
                 for t in account["trunks"]]
 
-    def kamailio_rpc(self, pod: dict[str, Any], method: str) -> Any:
+    def kamailio_rpc(self, pod: dict[str, Any], method: str, *params: str) -> Any:
         """One JSON-RPC call to one Kamailio pod, from inside the cluster.
 
         Kamailio's RPC listens on the pod IP only (not on the pod's loopback, where
@@ -153,7 +153,8 @@ class Cluster:
         pods: so the call is made from an operator pod with the Python in its image,
         a plain HTTP POST that shares no code with the operator's own client."""
         url = f"http://{pod['status']['podIP']}:{KAMAILIO_RPC_PORT}/RPC"
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method})
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                           **({"params": list(params)} if params else {})})
         script = ("import sys, urllib.request; r = urllib.request.urlopen(urllib.request."
                   "Request(sys.argv[1], sys.argv[2].encode(), {'Content-Type': "
                   "'application/json'}), timeout=10); sys.stdout.write(r.read().decode())")

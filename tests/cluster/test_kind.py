@@ -10,7 +10,9 @@ reached.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import secrets
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from tests.cluster.kind import (
     EXAMPLE_CARRIER_TRUNK,
     EXAMPLE_TRUNK,
     KAMAILIO_DEPLOYMENT,
+    KAMAILIO_SIP,
     LISTS_CONFIGMAP,
     OPERATOR_DEPLOYMENT,
     RELEASE,
@@ -316,6 +319,209 @@ def test_a_namespace_deletion_takes_its_trunks_out_of_bolna(cluster: Cluster) ->
     wait_for("the namespace gone", lambda: cluster.kubectl.run(
         "get", "namespace", namespace, check=False).returncode != 0, 240)
     assert trunk_id not in [t["id"] for t in cluster.bolna_trunks()]
+
+
+# ---- the flood ban through the Service (issue 28) ----------------------------------------
+
+#: A stranger's SIP sender (Python in the operator image, sharing no code with the
+#: project): ``probe`` sends one OPTIONS and prints the status of its answer or
+#: ``silent`` after 3 s; ``flood N RATE`` sends N OPTIONS at RATE a second and prints how
+#: many were answered. Every request is a new transaction (own branch and Call-ID), all
+#: from one source port, so the Service's conntrack sends them all to one Kamailio pod.
+STRANGER_SIP = r"""
+import socket, sys, time, uuid
+host, _, port = sys.argv[1].rpartition(":")
+address = (socket.gethostbyname(host), int(port))
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", 15070))
+sock.connect(address)
+me = sock.getsockname()[0]
+
+def options(seq):
+    call = uuid.uuid4().hex
+    sock.send((f"OPTIONS sip:{address[0]}:{address[1]} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP {me}:15070;branch=z9hG4bK{call};rport\r\n"
+               "Max-Forwards: 70\r\n"
+               f"From: <sip:stranger@{me}>;tag={call[:8]}\r\n"
+               f"To: <sip:{address[0]}>\r\nCall-ID: {call}\r\nCSeq: {seq} OPTIONS\r\n"
+               "User-Agent: cluster-test-stranger\r\nContent-Length: 0\r\n\r\n").encode())
+    return call
+
+def answers(wait):
+    sock.settimeout(wait)
+    found = []
+    while True:
+        try:
+            found.append(sock.recv(65535).decode(errors="replace"))
+        except OSError:
+            return found
+
+if sys.argv[2] == "probe":
+    call = options(1)
+    mine = [a for a in answers(3.0) if call in a]
+    print(mine[0].split(" ", 2)[1] if mine else "silent")
+else:
+    count, rate = int(sys.argv[3]), float(sys.argv[4])
+    start, got = time.monotonic(), 0
+    for seq in range(1, count + 1):
+        options(seq)
+        time.sleep(max(0.0, start + seq / rate - time.monotonic()))
+        got += len(answers(0.0001))
+    print(got + len(answers(2.0)))
+"""
+
+
+def edge_counter(cluster: Cluster, name: str) -> int:
+    """A Kamailio statistic of the edge (``edge_flood_bans``, ...), summed over the
+    Kamailio pods, read from each with ``stats.fetch``."""
+    total = 0
+    for pod in cluster.pods(KAMAILIO_PODS):
+        stats = cluster.kamailio_rpc(pod, "stats.fetch", "script:")["result"]
+        total += int(stats.get(f"script.{name}", 0))
+    return total
+
+
+def edge_metric(cluster: Cluster, metric: str) -> int:
+    """An edge counter as the operator exports it on /metrics, summed over the Kamailio
+    replicas: the most any operator pod shows (only the acting one polls the Kamailio
+    pods; a standby shows what it last read)."""
+    script = ("import urllib.request; print(urllib.request.urlopen("
+              "'http://127.0.0.1:9090/metrics', timeout=5).read().decode())")
+    shown = [0]
+    for pod in cluster.pods(OPERATOR_PODS):
+        metrics = cluster.kubectl.run("exec", "-n", SYSTEM_NS, pod["metadata"]["name"],
+                                      "--", "python3", "-c", script).stdout
+        shown.append(int(sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                             if line.startswith(f"{metric}{{"))))
+    return max(shown)
+
+
+def without(networks: list[str], address: str) -> list[str]:
+    """The networks with one address cut out of them."""
+    cut = ipaddress.ip_network(f"{address}/32")
+    kept: list[str] = []
+    for text in networks:
+        network = ipaddress.ip_network(text)
+        if network.version == cut.version and cut.subnet_of(network):  # type: ignore[arg-type]
+            kept += sorted(str(n) for n in network.address_exclude(cut))  # type: ignore[arg-type]
+        else:
+            kept.append(text)
+    return kept
+
+
+def carrier_acls_loaded(cluster: Cluster, carrier_set: int, cidrs: list[str]) -> bool:
+    """Every Kamailio pod holds exactly these carrier blocks for the carrier's set (a /32
+    is an address, in another table)."""
+    wanted = {(c.split("/")[0], int(c.split("/")[1])) for c in cidrs
+              if not c.endswith("/32")}
+    for pod in cluster.pods(KAMAILIO_PODS):
+        subnets = cluster.kamailio_rpc(pod, "permissions.subnetDump")["result"]
+        loaded = {(e["item"]["ip"], e["item"]["mask"]) for e in subnets
+                  if e["group"] == carrier_set}
+        if loaded != wanted:
+            return False
+    return True
+
+
+def test_flooding_stranger_banned_through_the_service_trusted_caller_still_calls(
+        cluster: Cluster) -> None:
+    """A stranger pod, out of the trusted side and of every carrier's IPs, floods
+    Kamailio's Service with OPTIONS: the edge answers it at first, then bans it (its
+    requests are dropped unanswered, the edge's drop counter says so) and the acting
+    operator's bolna_sip_edge_flood_bans_total rises; a caller pod on the trusted side
+    still places a call through the Service. In kind every pod is in the private ranges
+    the chart trusts and in the example CarrierTrunk's carrier IPs (the pod network), so
+    the test cuts the stranger's address out of both (``helm upgrade`` with narrowed
+    kamailio.trustedNetworks, a patch of the carrier's ipAcls) and puts both back (new
+    Kamailio pods: no ban left)."""
+    name = f"stranger-{secrets.token_hex(3)}"
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": APP_NS},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "stranger", "image": cluster.images.operator,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["python3", "-c", "import time; time.sleep(3600)"],
+                "securityContext": {"allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]}}}]}}
+    cluster.kubectl.run("apply", "-f", "-", stdin=json.dumps(pod))
+    carrier = cluster.carrier_trunk()
+    carrier_set = int(carrier["status"]["dispatcher"]["setId"])
+    old_acls = carrier["spec"]["ipAcls"]
+    upgraded = False
+    try:
+        stranger = wait_for(f"pod {name} running", lambda: (
+            lambda p: p["status"].get("podIP") if p["status"].get("phase") == "Running"
+            else None)(cluster.get("pod", name)), 180)
+
+        def sip(*args: str) -> str:
+            return str(cluster.kubectl.run(
+                "exec", "-n", APP_NS, name, "--", "python3", "-c", STRANGER_SIP,
+                KAMAILIO_SIP, *args).stdout.strip())
+
+        values = json.loads(cluster.helm("get", "values", RELEASE, "-n", SYSTEM_NS,
+                                         "--all", "-o", "json"))
+        old_trusted = values["kamailio"]["trustedNetworks"]
+        trusted = without(old_trusted, stranger)
+        assert not any(ipaddress.ip_address(stranger) in ipaddress.ip_network(n)
+                       for n in trusted)
+        upgraded = True
+        cluster.helm("upgrade", RELEASE, str(CHART), "-n", SYSTEM_NS, "--reuse-values",
+                     "--set-json", f"kamailio.trustedNetworks={json.dumps(trusted)}",
+                     "--wait", "--timeout", "5m")
+        cluster.kubectl.run("rollout", "status", f"deployment/{KAMAILIO_DEPLOYMENT}", "-n",
+                            SYSTEM_NS, "--timeout=300s")
+        acls = [{"cidr": c} for a in old_acls
+                for c in without([a["cidr"]], stranger)]
+        cluster.kubectl.run("patch", "carriertrunk", EXAMPLE_CARRIER_TRUNK, "-n", APP_NS,
+                            "--type=merge", "-p", json.dumps({"spec": {"ipAcls": acls}}))
+        wait_for("every Kamailio pod without the stranger in the carrier's IPs",
+                 lambda: carrier_acls_loaded(cluster, carrier_set,
+                                             [a["cidr"] for a in acls]), 240, interval=2)
+        wait_for("the trunk Ready after the upgrade", lambda: trunk_ready(cluster), 180)
+
+        # Not trusted and not a carrier, below the rate: answered (403: a stranger).
+        assert sip("probe") == "403"
+        bans, metric_bans = (edge_counter(cluster, "edge_flood_bans"),
+                             edge_metric(cluster, "bolna_sip_edge_flood_bans_total"))
+        answered = int(sip("flood", "300", "100"))
+        assert 0 < answered < 300, answered
+        assert edge_counter(cluster, "edge_flood_bans") == bans + 1
+        wait_for("the acting operator's bolna_sip_edge_flood_bans_total to rise", lambda:
+                 edge_metric(cluster, "bolna_sip_edge_flood_bans_total") > metric_bans,
+                 120, interval=2)
+        # Banned: the next request is dropped, which the drop counter shows.
+        drops = edge_counter(cluster, "edge_flood_drops")
+        assert sip("probe") == "silent"
+        wait_for("the edge to count the stranger's dropped request",
+                 lambda: edge_counter(cluster, "edge_flood_drops") > drops, 30, interval=1)
+        logs = "\n".join(cluster.logs(f"pod/{p['metadata']['name']}", SYSTEM_NS)
+                         for p in cluster.pods(KAMAILIO_PODS))
+        assert f"banned {stranger} for" in logs
+
+        # The trusted side is never banned: a call through the same Service still goes.
+        before = cluster.invites("sip-gw-1")
+        assert cluster.place_call(set_id(cluster)) == 200
+        assert cluster.invites("sip-gw-1") == before + 1
+    finally:
+        cluster.kubectl.run("delete", "pod", name, "-n", APP_NS, "--wait=false")
+        if upgraded:  # not helm rollback: it would put back the lists ConfigMap as the
+            # old revision rendered it, without what the operator wrote since
+            cluster.helm("upgrade", RELEASE, str(CHART), "-n", SYSTEM_NS, "--reuse-values",
+                         "--set-json", f"kamailio.trustedNetworks={json.dumps(old_trusted)}",
+                         "--wait", "--timeout", "5m")
+        # After the upgrade, not during it: helm writes the lists ConfigMap as it read it
+        # when rendering, over whatever the operator wrote meanwhile.
+        cluster.kubectl.run("patch", "carriertrunk", EXAMPLE_CARRIER_TRUNK, "-n", APP_NS,
+                            "--type=merge", "-p", json.dumps({"spec": {"ipAcls": old_acls}}))
+    wait_for("every Kamailio pod with the carrier's IPs back",
+             lambda: carrier_acls_loaded(cluster, carrier_set,
+                                         [a["cidr"] for a in old_acls]), 240, interval=2)
+    wait_for("the trunk Ready with the edge put back", lambda: trunk_ready(cluster), 180)
 
 
 # ---- helm upgrade and uninstall --------------------------------------------------------
