@@ -29,8 +29,9 @@ has already, so the first sync records the Secret's version instead of sending i
 never returns a password to compare). Later changes to the Secret are sent as usual."""
 
 SECRET_LABEL = f"{GROUP}/referenced"
-"""On Secrets a SipTrunk references: the operator watches only Secrets with this label,
-so it neither holds nor lists the cluster's other Secrets."""
+"""Put by earlier releases on the Secrets trunks referenced (they watched only those);
+unused now, and taken off when the operator next holds or releases a token Secret."""
 SECRET_FINALIZER = f"{GROUP}/in-use"
-"""On API token Secrets while a SipTrunk uses them: deleting the trunk in Bolna needs the
-token, so the Secret stays until the trunks that use it are gone."""
+"""On API token Secrets while trunks use them, where the operator may patch Secrets:
+deleting a trunk in Bolna needs the token, so the Secret stays while a deletion of its
+trunks needs it (``reconcile.secrets``)."""
